@@ -1,0 +1,140 @@
+"""The Sanic application: built by `create_app(config_path)` in every worker process.
+
+Per worker: one config store and its watcher, one shared upstream client, one usage writer
+thread. Sanic's own limits are raised above the gateway's (a long stream must never be cut by
+Sanic's 60 s response timeout), and Sanic's own errors (404, 405, 413, ...) are answered in the
+error shape of the API the path belongs to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from sanic import Request, Sanic
+from sanic.handlers import ErrorHandler
+from sanic.response import HTTPResponse
+
+from gateway import proxy
+from gateway.config import Config, load_config
+from gateway.errors import ClientFormat, error_body
+from gateway.handlers import bp
+from gateway.providers import Upstream
+from gateway.reload import ConfigStore, watch
+from gateway.usage import UsageWriter
+
+log = logging.getLogger("ekai")
+
+OPEN_PATHS = frozenset({"/health"})
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """--config, else $EKAI_CONFIG, else ./ekai.yaml."""
+    return Path(explicit or os.environ.get("EKAI_CONFIG") or "ekai.yaml").resolve()
+
+
+def client_format(path: str) -> ClientFormat:
+    return "anthropic" if path.startswith(("/v1/messages", "/v1/v1/messages")) else "openai"
+
+
+class GatewayErrorHandler(ErrorHandler):
+    """Sanic's own errors, in the client's API shape, never with a traceback."""
+
+    def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        status = getattr(exception, "status_code", 500) or 500
+        if status >= 500:
+            log.error("unhandled error on %s %s", request.method, request.path, exc_info=exception)
+            message = "The gateway hit an internal error; see its log."
+        elif status == 404:
+            message = f"No route {request.method} {request.path}."
+        elif status == 405:
+            message = f"Method {request.method} is not allowed on {request.path}."
+        elif status == 413:
+            message = "The request body is larger than the gateway accepts (server.max_body_mb)."
+        else:
+            message = str(exception) or "Bad request."
+        fmt = client_format(request.path)
+        headers = {"x-request-id": getattr(request.ctx, "request_id", "") or _request_id()}
+        return proxy.json_response(error_body(fmt, status, message), status, headers)
+
+
+def _request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
+def create_app(path: str | os.PathLike[str] | None = None, *, name: str = "ekai") -> Sanic:
+    cfg: Config = load_config(config_path(path))
+    app = Sanic(name, error_handler=GatewayErrorHandler())
+    app.config.REQUEST_MAX_SIZE = cfg.max_body_bytes
+    app.config.RESPONSE_TIMEOUT = cfg.timeouts.total + 60
+    app.config.REQUEST_TIMEOUT = 120
+    app.config.KEEP_ALIVE_TIMEOUT = 75
+    app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 30.0
+    app.config.NOISY_EXCEPTIONS = False
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.ctx.store = ConfigStore(cfg)
+    app.blueprint(bp)
+
+    @app.before_server_start
+    async def start(app: Sanic) -> None:
+        app.ctx.writer = UsageWriter(app.ctx.store.config.database)
+        app.ctx.writer.start()
+        app.ctx.upstream = Upstream(app.ctx.store.config.timeouts)
+        app.ctx.stop_watching = asyncio.Event()
+        app.add_task(watch(app.ctx.store, app.ctx.stop_watching))
+
+    @app.before_server_stop
+    async def stop_watcher(app: Sanic) -> None:
+        app.ctx.stop_watching.set()
+
+    @app.after_server_stop
+    async def stop(app: Sanic) -> None:
+        await app.ctx.upstream.close()
+        await asyncio.get_running_loop().run_in_executor(None, app.ctx.writer.stop)
+
+    @app.on_request(priority=100)
+    async def identify(request: Request) -> HTTPResponse | None:
+        request.ctx.request_id = _request_id()
+        request.ctx.started = time.time()
+        request.ctx.started_mono = time.perf_counter()
+        keys = request.app.ctx.store.config.auth_keys
+        if keys and request.path not in OPEN_PATHS:
+            return _authenticate(request, keys)
+        return None
+
+    @app.on_response
+    async def tag(request: Request, response: Any) -> None:
+        if response is not None and "x-request-id" not in response.headers:
+            response.headers["x-request-id"] = getattr(request.ctx, "request_id", _request_id())
+
+    return app
+
+
+def _authenticate(request: Request, keys: dict[str, str]) -> HTTPResponse | None:
+    """Gateway keys: `Authorization: Bearer K` or `x-api-key: K`, compared in constant time."""
+    presented = request.headers.get("x-api-key") or ""
+    auth = request.headers.get("authorization") or ""
+    if not presented and auth.lower().startswith("bearer "):
+        presented = auth[7:].strip()
+    found = None
+    for key, name in keys.items():  # every key compared, so timing says nothing about which
+        if hmac.compare_digest(presented.encode(), key.encode()):
+            found = name
+    if found is None:
+        fmt = client_format(request.path)
+        message = (
+            "Missing gateway key: send it as 'Authorization: Bearer KEY' or 'x-api-key: KEY'."
+            if not presented
+            else "Invalid gateway key."
+        )
+        return proxy.json_response(
+            error_body(fmt, 401, message), 401, {"x-request-id": request.ctx.request_id}
+        )
+    request.ctx.key_name = found
+    return None

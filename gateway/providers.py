@@ -1,0 +1,111 @@
+"""Talking to providers: one shared aiohttp session, URLs and headers per wire format.
+
+Why aiohttp and not httpx: the upstream client decides most of the gateway's added latency, and
+httpx's default transport alone costs more than the whole budget (see bench/ and
+../shared/reference/http-client.md). Everything upstream goes through `Upstream.send`, so the
+choice lives in this one module.
+
+Keys: a provider's key is read from its `api_key_env` when the config is loaded and is added
+here, to the upstream request only. The client's own credentials are never forwarded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+import aiohttp
+
+from gateway.config import Provider, Timeouts
+from gateway.errors import UpstreamError, UpstreamTimeout
+
+ANTHROPIC_VERSION = "2023-06-01"
+
+# Client headers worth passing to an upstream of the same format (lower-case names).
+_ANTHROPIC_PASS = ("anthropic-version", "anthropic-beta")
+_OPENAI_PASS = ("openai-organization", "openai-project")
+
+
+def endpoint_url(provider: Provider, path: str) -> str:
+    """`path` is the route under /v1: 'messages', 'messages/count_tokens' or 'chat/completions'."""
+    base = provider.base_url
+    if provider.format == "anthropic" and not base.endswith("/v1"):
+        base += "/v1"
+    return f"{base}/{path}"
+
+
+def upstream_headers(
+    provider: Provider, client_headers: Mapping[str, str], *, same_format: bool
+) -> dict[str, str]:
+    """Headers for the upstream request: the provider's key, its version header, and the
+    client's protocol headers when the client speaks the provider's format."""
+    headers = {"content-type": "application/json", **provider.headers}
+    if provider.format == "anthropic":
+        headers["anthropic-version"] = ANTHROPIC_VERSION
+        if same_format:
+            for name in _ANTHROPIC_PASS:
+                value = client_headers.get(name)
+                if value:
+                    headers[name] = value
+        if provider.api_key:
+            headers["x-api-key"] = provider.api_key
+    else:
+        if same_format:
+            for name in _OPENAI_PASS:
+                value = client_headers.get(name)
+                if value:
+                    headers[name] = value
+        if provider.api_key:
+            headers["authorization"] = f"Bearer {provider.api_key}"
+    return headers
+
+
+class Upstream:
+    """The shared upstream client of one worker process."""
+
+    def __init__(self, timeouts: Timeouts) -> None:
+        self.timeouts = timeouts
+        connector = aiohttp.TCPConnector(limit=2048, limit_per_host=0, ttl_dns_cache=300)
+        self.session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=None),
+            auto_decompress=True,
+            trust_env=False,
+        )
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    async def send(
+        self,
+        provider: Provider,
+        path: str,
+        body: bytes,
+        headers: dict[str, str],
+        *,
+        query: str = "",
+        timeouts: Timeouts | None = None,
+    ) -> aiohttp.ClientResponse:
+        """POST `body` and return once the response headers are in. The caller reads the body
+        and must release the response. Connect failures and timeouts become UpstreamError."""
+        t = timeouts or self.timeouts
+        url = endpoint_url(provider, path) + (f"?{query}" if query else "")
+        timeout = aiohttp.ClientTimeout(
+            total=t.total, sock_connect=t.connect, connect=t.connect, sock_read=t.idle
+        )
+        try:
+            async with asyncio.timeout(t.first_byte):
+                return await self.session.post(url, data=body, headers=headers, timeout=timeout)
+        except TimeoutError as exc:
+            raise UpstreamTimeout(
+                f"{provider.name} did not answer in time ({type(exc).__name__})", status=504
+            ) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise UpstreamError(
+                f"could not connect to {provider.name} at {provider.base_url}: {exc.os_error}",
+                status=502,
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(
+                f"connection to {provider.name} failed: {type(exc).__name__}: {exc}", status=502
+            ) from exc

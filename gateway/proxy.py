@@ -1,0 +1,265 @@
+"""The proxy path of one request: parse, resolve, send (with fallback), relay, record.
+
+Every request to a proxy route ends as exactly one usage row, written in `finally` so that
+errors, client disconnects and cancellations are recorded too. The row is handed to the writer
+thread without awaiting anything.
+
+Fallback: a connect error, a timeout, a 429 or a 5xx from one provider, before anything has been
+sent to the client, moves on to the next provider of the route; what happened is kept in the
+row's `attempts` column (`xai:429,openrouter:timeout`). A client's own mistake (other 4xx) is
+answered at once. Once the first byte of a stream has gone out the provider can no longer change:
+a later failure becomes an error event in the client's stream format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+import aiohttp
+from sanic import Request
+from sanic.response import HTTPResponse
+
+from gateway.bridges import Bridge, bridge_for
+from gateway.config import Config
+from gateway.errors import ClientFormat, GatewayError, UpstreamError, UpstreamTimeout, render
+from gateway.parse import check_request, parse_json
+from gateway.providers import Upstream, upstream_headers
+from gateway.routing import Route, Target, resolve
+from gateway.sse import SSEParser
+from gateway.usage import UsageMeter, UsageRecord
+
+log = logging.getLogger("ekai.proxy")
+
+RETRYABLE = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
+# upstream response headers a client may act on
+_PASS_RESPONSE_HEADERS = ("retry-after", "retry-after-ms", "x-should-retry", "request-id")
+_CLIENT_PROTOCOL_HEADERS = ("anthropic-version", "anthropic-beta", "openai-organization", "openai-project")
+
+PATHS: dict[str, str] = {"openai": "chat/completions", "anthropic": "messages"}
+
+
+def json_response(data: Any, status: int, headers: dict[str, str] | None = None) -> HTTPResponse:
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    return HTTPResponse(body, status=status, headers=headers, content_type="application/json")
+
+
+def new_record(request: Request, fmt: ClientFormat) -> UsageRecord:
+    return UsageRecord(
+        request_id=request.ctx.request_id,
+        client_format=fmt,
+        started=request.ctx.started,
+        started_mono=request.ctx.started_mono,
+        api_key_name=getattr(request.ctx, "key_name", None),
+    )
+
+
+async def handle(request: Request, fmt: ClientFormat) -> HTTPResponse | None:
+    """POST /v1/chat/completions (fmt='openai') and POST /v1/messages (fmt='anthropic')."""
+    cfg: Config = request.app.ctx.store.config
+    rec = new_record(request, fmt)
+    try:
+        body = parse_json(request.body, request.headers.get("content-type"))
+        model = body.get("model")
+        rec.model = model if isinstance(model, str) else None
+        rec.stream = body.get("stream") is True
+        check_request(fmt, body)
+        route = resolve(cfg, body["model"], request.headers.get("x-ekai-provider"))
+        return await _forward(request, cfg, route, body, fmt, rec)
+    except GatewayError as exc:
+        rec.status, rec.error = exc.status, exc.message
+        return json_response(render(fmt, exc), exc.status, exc.headers)
+    except asyncio.CancelledError:
+        rec.error = rec.error or "client disconnected"
+        rec.status = rec.status or 499
+        raise
+    except Exception as exc:  # a bug: answer in the client's shape, keep the traceback in the log
+        log.exception("unexpected error in request %s", rec.request_id)
+        rec.status, rec.error = 500, f"internal error: {type(exc).__name__}"
+        err = GatewayError("The gateway hit an internal error; see its log.", status=500)
+        return json_response(render(fmt, err), 500)
+    finally:
+        rec.finish()
+        request.app.ctx.writer.put(rec)
+
+
+def _protocol_headers(request: Request) -> dict[str, str]:
+    headers = request.headers
+    return {name: ",".join(headers.getall(name)) for name in _CLIENT_PROTOCOL_HEADERS if name in headers}
+
+
+async def _open(
+    request: Request,
+    cfg: Config,
+    route: Route,
+    body: dict[str, Any],
+    fmt: ClientFormat,
+    rec: UsageRecord,
+) -> tuple[Target, Bridge, aiohttp.ClientResponse]:
+    """Send to the route's providers in turn until one answers with a success status."""
+    upstream: Upstream = request.app.ctx.upstream
+    client_headers = _protocol_headers(request)
+    query = "beta=true" if fmt == "anthropic" and request.args.get("beta") == "true" else ""
+    stream = rec.stream
+    last = len(route.targets) - 1
+    for i, target in enumerate(route.targets):
+        provider = target.provider
+        bridge = bridge_for(fmt, provider.format)
+        payload = bridge.request_body(body, target, stream)  # a ClientError here is final
+        rec.provider, rec.provider_model = provider.name, target.upstream_model
+        headers = upstream_headers(provider, client_headers, same_format=bridge.same_format)
+        try:
+            resp = await upstream.send(
+                provider,
+                PATHS[provider.format],
+                payload,
+                headers,
+                query=query if bridge.same_format else "",
+            )
+        except UpstreamError as exc:
+            if i == last:
+                raise
+            rec.attempts.append(
+                f"{provider.name}:{'timeout' if isinstance(exc, UpstreamTimeout) else 'connect'}"
+            )
+            continue
+        if resp.status < 400:
+            return target, bridge, resp
+        if resp.status in RETRYABLE and i < last:
+            rec.attempts.append(f"{provider.name}:{resp.status}")
+            resp.release()
+            continue
+        raise await _upstream_failure(resp, bridge, provider.name)
+    raise AssertionError("a route has at least one target")
+
+
+async def _upstream_failure(resp: aiohttp.ClientResponse, bridge: Bridge, name: str) -> UpstreamError:
+    """The provider's error, passed on with its status, in the client's shape."""
+    try:
+        raw = await asyncio.wait_for(resp.read(), 30)
+    except (TimeoutError, aiohttp.ClientError):
+        raw = b""
+    finally:
+        resp.release()
+    text = raw.decode("utf-8", "replace")
+    try:
+        data = json.loads(text) if text else None
+    except ValueError:
+        data = None
+    body = bridge.error_body(resp.status, data, text)
+    headers = {h: resp.headers[h] for h in _PASS_RESPONSE_HEADERS if h in resp.headers}
+    message = _message_of(body) or f"{name} answered {resp.status}"
+    return UpstreamError(f"{name} {resp.status}: {message}", status=resp.status, body=body, headers=headers)
+
+
+def _message_of(body: dict[str, Any]) -> str | None:
+    err = body.get("error")
+    return err.get("message") if isinstance(err, dict) else None
+
+
+async def _forward(
+    request: Request,
+    cfg: Config,
+    route: Route,
+    body: dict[str, Any],
+    fmt: ClientFormat,
+    rec: UsageRecord,
+) -> HTTPResponse | None:
+    target, bridge, resp = await _open(request, cfg, route, body, fmt, rec)
+    meter = UsageMeter(target.provider.format)
+    price = target.price.price if target.price else None
+    headers = {"x-ekai-provider": target.provider.name, "x-request-id": rec.request_id}
+    if not rec.stream:
+        try:
+            raw = await resp.read()
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"{target.provider.name} timed out sending its reply") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(f"{target.provider.name} reply failed: {type(exc).__name__}") from exc
+        finally:
+            resp.release()
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise UpstreamError(f"{target.provider.name} sent a reply that is not JSON") from exc
+        if not isinstance(data, dict):
+            raise UpstreamError(f"{target.provider.name} sent a reply that is not a JSON object")
+        meter.observe(data.get("usage"))
+        rec.price(meter, price)
+        out = bridge.response_body(raw, data, target)
+        rec.status = resp.status
+        rec.mark_first_byte()
+        return HTTPResponse(out, status=resp.status, headers=headers, content_type="application/json")
+    return await _relay_stream(request, target, bridge, resp, body, meter, rec, headers)
+
+
+async def _relay_stream(
+    request: Request,
+    target: Target,
+    bridge: Bridge,
+    resp: aiohttp.ClientResponse,
+    body: dict[str, Any],
+    meter: UsageMeter,
+    rec: UsageRecord,
+    headers: dict[str, str],
+) -> None:
+    relay = bridge.relay(body, target)
+    parser = SSEParser()
+    anthropic_upstream = target.provider.format == "anthropic"
+    price = target.price.price if target.price else None
+    out_stream = await request.respond(
+        status=200,
+        headers={**headers, "cache-control": "no-cache", "x-accel-buffering": "no"},
+        content_type="text/event-stream; charset=utf-8",
+    )
+    rec.status = 200
+    complete = False
+    try:
+        try:
+            async for chunk in resp.content.iter_any():
+                frames = _relay_events(parser.feed(chunk), relay, meter, anthropic_upstream)
+                if frames:
+                    await out_stream.send(b"".join(frames))
+                    rec.mark_first_byte()
+            frames = _relay_events(parser.close(), relay, meter, anthropic_upstream)
+            frames += relay.finish()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            what = "timed out" if isinstance(exc, TimeoutError) else f"failed ({type(exc).__name__})"
+            frames = relay.fail(f"{target.provider.name} stream {what}")
+        if frames:
+            await out_stream.send(b"".join(frames))
+            rec.mark_first_byte()
+        await out_stream.eof()
+        complete = True
+    finally:
+        if complete:
+            resp.release()
+        else:
+            resp.close()  # client gone or cancelled: drop the upstream connection too
+        rec.price(meter, price)
+        rec.error = rec.error or relay.error
+    return None
+
+
+def _relay_events(events: list[Any], relay: Any, meter: UsageMeter, anthropic_upstream: bool) -> list[bytes]:
+    frames: list[bytes] = []
+    for ev in events:
+        if ev.data is not None and not ev.is_done:
+            if anthropic_upstream:
+                if ev.event in ("message_start", "message_delta"):
+                    data = ev.json()
+                    if isinstance(data, dict):
+                        meter.observe_anthropic_event(ev.event, data)
+            elif '"usage"' in ev.data and '"usage":null' not in ev.data:
+                data = ev.json()
+                if isinstance(data, dict):
+                    meter.observe(data.get("usage"))
+        frames += relay.feed(ev)
+    return frames
+
+
+def now() -> tuple[float, float]:
+    return time.time(), time.perf_counter()

@@ -1,0 +1,124 @@
+"""Live configuration: the current snapshot, and the watcher that replaces it.
+
+`ConfigStore.config` is the snapshot requests read (one attribute read per request). `reload()`
+re-reads ekai.yaml and the price tables; when their bytes are unchanged it does nothing, when the
+new config is valid it swaps the reference, and when it is not it keeps the old one and records
+the error (logged, and shown on /health). Each worker process runs its own watcher, so an edit
+reaches every worker without any cross-process messaging.
+
+The watcher watches the FOLDERS holding the files, not the files: editors save by writing a new
+file and renaming it over the old one, after which a watch on the old file sees nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from pathlib import Path
+
+from watchfiles import awatch
+
+from gateway.config import Config, ConfigError, load_config
+
+log = logging.getLogger("ekai.config")
+
+
+class ConfigStore:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.path = config.path
+        self.loaded_at = config.loaded_at
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
+        self._fingerprint = self._read_fingerprint(config)
+
+    @staticmethod
+    def _read_fingerprint(config: Config) -> str:
+        digest = hashlib.sha256()
+        for file in config.watched_files:
+            try:
+                digest.update(file.read_bytes())
+            except OSError:
+                digest.update(b"\x00missing")
+        return digest.hexdigest()
+
+    def reload(self) -> bool:
+        """Re-read the files; swap in the new config if valid. True when the config changed."""
+        try:
+            config = load_config(self.path)
+        except ConfigError as exc:
+            message = "; ".join(exc.problems)
+            if message != self.last_error:
+                log.error("config not applied, the last good one keeps serving: %s", message)
+            self.last_error, self.last_error_at = message, time.time()
+            return False
+        except Exception as exc:  # never let a reload kill the watcher
+            log.exception("config reload failed")
+            self.last_error, self.last_error_at = f"{type(exc).__name__}: {exc}", time.time()
+            return False
+        self.last_error = None
+        self.last_error_at = None
+        if config.digest == self.config.digest:
+            return False
+        old = self.config
+        self.config = config
+        self.loaded_at = config.loaded_at
+        log.info(
+            "config reloaded (digest %s -> %s): %d providers, %d aliases, %d priced models",
+            old.digest,
+            config.digest,
+            len(config.providers),
+            len(config.aliases),
+            sum(len(t) for t in config.prices.values()),
+        )
+        return True
+
+    def watch_dirs(self) -> set[Path]:
+        return {f.parent for f in self.config.watched_files} | {self.path.parent}
+
+    def watched_names(self) -> set[Path]:
+        return {f.resolve() for f in self.config.watched_files}
+
+    def status(self) -> dict[str, object]:
+        return {
+            "path": str(self.path),
+            "digest": self.config.digest,
+            "loaded_at": _iso(self.loaded_at),
+            "last_error": self.last_error,
+            "last_error_at": _iso(self.last_error_at) if self.last_error_at else None,
+        }
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+async def watch(store: ConfigStore, stop: asyncio.Event, *, debounce_ms: int = 300) -> None:
+    """Reload the config whenever a watched file changes, until `stop` is set."""
+    while not stop.is_set():
+        dirs = store.watch_dirs()
+        names = store.watched_names()
+
+        def relevant(_change: object, path: str, names: set[Path] = names) -> bool:
+            p = Path(path)
+            return p.resolve() in names or p.suffix in (".yaml", ".yml")
+
+        try:
+            async for _changes in awatch(
+                *dirs,
+                watch_filter=relevant,
+                debounce=debounce_ms,
+                step=50,
+                stop_event=stop,
+                recursive=False,
+                rust_timeout=1000,
+            ):
+                if store.reload() and store.watch_dirs() != dirs:
+                    break  # the set of files changed: watch the new folders
+        except asyncio.CancelledError:
+            return
+        except Exception:
+            log.exception("config watcher failed; retrying in 1 s")
+            await asyncio.sleep(1)
