@@ -553,7 +553,8 @@ def _update_line(
 ) -> str:
     """Update one table and describe it, or say why it was left alone."""
     if not imported:
-        return f"{path}: left unchanged ({source_file.name} has no {provider} chat model)"
+        done = "left unchanged" if path.exists() else "not written"
+        return f"{path}: {done} ({source_file.name} has no {provider} chat model)"
     return f"{path}: {update_pricing_file(path, provider, imported, source, when)}"
 
 
