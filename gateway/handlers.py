@@ -28,13 +28,13 @@ bp = Blueprint("ekai")
 
 
 @bp.post("/v1/chat/completions")
-@bp.post("/chat/completions")  # clients configured without /v1
+@bp.post("/chat/completions", name="chat_completions_no_v1")  # clients configured without /v1
 async def chat_completions(request: Request) -> HTTPResponse | None:
     return await proxy.handle(request, "openai")
 
 
 @bp.post("/v1/messages")
-@bp.post("/v1/v1/messages")  # ANTHROPIC_BASE_URL set with a trailing /v1
+@bp.post("/v1/v1/messages", name="messages_double_v1")  # ANTHROPIC_BASE_URL ending in /v1
 async def messages(request: Request) -> HTTPResponse | None:
     return await proxy.handle(request, "anthropic")
 

@@ -63,9 +63,7 @@ Table = dict[str, Entry]
 UNIT: Final = "usd_per_million_tokens"
 DIRECT_PROVIDERS: Final = ("anthropic", "openai", "xai")
 PROVIDERS: Final = (*DIRECT_PROVIDERS, "openrouter")
-LITELLM_SOURCE: Final = (
-    "https://github.com/BerriAI/litellm/blob/main/model_prices_and_context_window.json"
-)
+LITELLM_SOURCE: Final = "https://github.com/BerriAI/litellm/blob/main/model_prices_and_context_window.json"
 OPENROUTER_SOURCE: Final = "https://openrouter.ai/api/v1/models"
 
 PRICE_FIELDS: Final = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
@@ -296,9 +294,7 @@ def openrouter_entry(model: Mapping[str, Any]) -> Entry | None:
     return entry if "input" in entry and "output" in entry else None
 
 
-def import_openrouter(
-    models_json: Mapping[str, Any], direct_models: Collection[str] = frozenset()
-) -> Table:
+def import_openrouter(models_json: Mapping[str, Any], direct_models: Collection[str] = frozenset()) -> Table:
     """The OpenRouter price table from the JSON of OpenRouter's `GET /api/v1/models`.
 
     `direct_models` are the model names of the anthropic, openai and xai tables (key rule:
@@ -562,9 +558,7 @@ def _check_litellm_shape(data: object, source_file: Path) -> None:
     """ValueError unless `data` looks like LiteLLM's price map."""
     entries = data.values() if isinstance(data, Mapping) else ()
     if not any(isinstance(entry, Mapping) and "litellm_provider" in entry for entry in entries):
-        raise ValueError(
-            f"{source_file}: not LiteLLM's price map (no model entry with litellm_provider)"
-        )
+        raise ValueError(f"{source_file}: not LiteLLM's price map (no model entry with litellm_provider)")
 
 
 def _modification_date(path: Path) -> date:

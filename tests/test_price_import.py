@@ -239,18 +239,14 @@ def test_openrouter_never_emits_two_entries_with_one_key():
     table = import_litellm(data, "openrouter", direct_models={"claude-sonnet-4-6"})
     assert len(table) == 2
     ids = {key: entry.get("id", key) for key, entry in table.items()}
-    assert sorted(ids.values()) == sorted(
-        ["anthropic/claude-sonnet-4.6", "anthropic/claude-sonnet-4-6"]
-    )
+    assert sorted(ids.values()) == sorted(["anthropic/claude-sonnet-4.6", "anthropic/claude-sonnet-4-6"])
     assert "claude-sonnet-4-6" in table
 
 
 # --- OpenRouter /api/v1/models ---------------------------------------------------------------
 
 
-def or_model(
-    slug: str, pricing: dict[str, str], outputs: list[str] | None = None
-) -> dict[str, Any]:
+def or_model(slug: str, pricing: dict[str, str], outputs: list[str] | None = None) -> dict[str, Any]:
     """One model object of OpenRouter's /api/v1/models."""
     model: dict[str, Any] = {"id": slug, "name": slug, "pricing": pricing}
     if outputs is not None:
@@ -272,9 +268,7 @@ OPENROUTER_SAMPLE: dict[str, Any] = {
             },
             ["text"],
         ),
-        or_model(
-            "openai/gpt-4o-mini", {"prompt": "0.00000015", "completion": "0.0000006"}, ["text"]
-        ),
+        or_model("openai/gpt-4o-mini", {"prompt": "0.00000015", "completion": "0.0000006"}, ["text"]),
         or_model("openrouter/auto", {"prompt": "-1", "completion": "-1"}, ["text"]),
         or_model("openai/gpt-image-1", {"prompt": "0.000005", "completion": "0.00004"}, ["image"]),
         or_model(
@@ -517,9 +511,7 @@ def test_run_import_leaves_a_table_alone_when_the_source_has_nothing_for_it(tmp_
         ("anthropic", "{}", "unknown price source 'anthropic'"),
     ],
 )
-def test_run_import_errors_are_one_line(
-    tmp_path: Path, kind: str, content: str | None, message: str
-):
+def test_run_import_errors_are_one_line(tmp_path: Path, kind: str, content: str | None, message: str):
     source = tmp_path / "in.json"
     if content is not None:
         source.write_text(content)
@@ -533,9 +525,7 @@ def test_run_import_errors_are_one_line(
 
 
 SHIPPED = sorted(PRICING_DIR.glob("*.yaml"))
-NUMBER_LINE = re.compile(
-    r"^\s+(?:- )?(input|output|cache_read|cache_write|cache_write_1h): (?P<value>.*)$"
-)
+NUMBER_LINE = re.compile(r"^\s+(?:- )?(input|output|cache_read|cache_write|cache_write_1h): (?P<value>.*)$")
 
 
 def shipped(provider: str) -> dict[str, Any]:
@@ -613,9 +603,7 @@ def test_shipped_anthropic_prices():
         "cache_write": 3.75,
         "cache_write_1h": 6.0,
     }
-    assert (
-        models["claude-haiku-4-5"]["input"] == 1.0 and models["claude-haiku-4-5"]["output"] == 5.0
-    )
+    assert models["claude-haiku-4-5"]["input"] == 1.0 and models["claude-haiku-4-5"]["output"] == 5.0
     for opus in ("claude-opus-4-5", "claude-opus-4-6", "claude-opus-4-7"):
         assert (models[opus]["input"], models[opus]["output"]) == (5.0, 25.0)
         assert (models[opus]["cache_read"], models[opus]["cache_write"]) == (0.5, 6.25)
@@ -646,9 +634,7 @@ def test_shipped_xai_prices():
 def test_shipped_openrouter_table_follows_the_key_rule():
     models = shipped("openrouter")
     if not models:
-        pytest.skip(
-            "pricing/openrouter.yaml is empty: the LiteLLM snapshot has no openrouter entry"
-        )
+        pytest.skip("pricing/openrouter.yaml is empty: the LiteLLM snapshot has no openrouter entry")
     direct = set(shipped("anthropic")) | set(shipped("openai")) | set(shipped("xai"))
     for key, entry in models.items():
         assert ("id" in entry) == (key in direct), key

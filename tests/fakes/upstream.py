@@ -163,7 +163,10 @@ def openai_stream(model: str, words: list[str], usage: dict[str, Any] | None, *,
     ]
     for w in words:
         events.append(
-            (None, {**base, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}], **extra})
+            (
+                None,
+                {**base, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}], **extra},
+            )
         )
     events.append((None, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], **extra}))
     if include_usage:
@@ -253,13 +256,21 @@ class FakeUpstream:
         except ValueError:
             body = None
         self.seen.append(
-            Seen(provider, request.path, request.query_string, {k.lower(): v for k, v in request.headers.items()}, body)
+            Seen(
+                provider,
+                request.path,
+                request.query_string,
+                {k.lower(): v for k, v in request.headers.items()},
+                body,
+            )
         )
         return provider, body
 
     @staticmethod
     def _anthropic_error(status: int, kind: str, message: str) -> web.Response:
-        return web.json_response({"type": "error", "error": {"type": kind, "message": message}}, status=status)
+        return web.json_response(
+            {"type": "error", "error": {"type": kind, "message": message}}, status=status
+        )
 
     @staticmethod
     def _openai_error(status: int, message: str, kind: str = "invalid_request_error") -> web.Response:
@@ -313,7 +324,10 @@ class FakeUpstream:
                 opts = body.get("stream_options") or {}
                 reply = Reply(
                     events=openai_stream(
-                        model, ["Hello", " from", " the", " fake."], None, include_usage=bool(opts.get("include_usage"))
+                        model,
+                        ["Hello", " from", " the", " fake."],
+                        None,
+                        include_usage=bool(opts.get("include_usage")),
                     )
                 )
             else:
@@ -325,7 +339,9 @@ class FakeUpstream:
             await asyncio.sleep(reply.delay)
         if reply.events is None and reply.raw_chunks is None:
             return web.json_response(reply.json, status=reply.status, headers=reply.headers)
-        resp = web.StreamResponse(status=reply.status, headers={"content-type": "text/event-stream", **reply.headers})
+        resp = web.StreamResponse(
+            status=reply.status, headers={"content-type": "text/event-stream", **reply.headers}
+        )
         await resp.prepare(request)
         chunks = reply.raw_chunks or [encode_event(n, d) for n, d in reply.events or []]
         for chunk in chunks:
