@@ -70,11 +70,15 @@ def test_bad_requests_are_recorded(gw, fake):
 
 
 def test_wrong_content_type(gw):
-    assert_openai_error(post(gw, OPENAI, b"model=x", "application/x-www-form-urlencoded"), 415, "Content-Type")
+    assert_openai_error(
+        post(gw, OPENAI, b"model=x", "application/x-www-form-urlencoded"), 415, "Content-Type"
+    )
 
 
 def test_anthropic_needs_max_tokens(gw):
-    resp = post(gw, ANTHROPIC, b'{"model": "claude-sonnet-4-6", "messages": [{"role": "user", "content": "x"}]}')
+    resp = post(
+        gw, ANTHROPIC, b'{"model": "claude-sonnet-4-6", "messages": [{"role": "user", "content": "x"}]}'
+    )
     assert_anthropic_error(resp, 400, "invalid_request_error", "max_tokens")
 
 
@@ -99,10 +103,20 @@ def test_unknown_route_and_method(gw):
 
 
 def test_upstream_4xx_passes_through_with_status_and_message(gw, fake):
-    fake.queue(Reply(status=400, json={"type": "error", "error": {"type": "invalid_request_error",
-                                                                     "message": "messages.0: bad thing"}}))
-    resp = post(gw, ANTHROPIC, b'{"model": "claude-sonnet-4-6", "max_tokens": 5, '
-                               b'"messages": [{"role": "user", "content": "x"}]}')
+    fake.queue(
+        Reply(
+            status=400,
+            json={
+                "type": "error",
+                "error": {"type": "invalid_request_error", "message": "messages.0: bad thing"},
+            },
+        )
+    )
+    resp = post(
+        gw,
+        ANTHROPIC,
+        b'{"model": "claude-sonnet-4-6", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}',
+    )
     assert_anthropic_error(resp, 400, "invalid_request_error", "messages.0: bad thing")
     assert len(fake.seen) == 1  # a client's own mistake is not retried elsewhere
     row = gw.row(resp.headers["x-request-id"])
@@ -110,9 +124,15 @@ def test_upstream_4xx_passes_through_with_status_and_message(gw, fake):
 
 
 def test_upstream_429_keeps_retry_after(gw, fake):
-    fake.queue(Reply(status=429, json={"error": {"message": "Rate limit reached", "type": "requests",
-                                                 "code": "rate_limit_exceeded"}},
-                     headers={"retry-after": "7"}))
+    fake.queue(
+        Reply(
+            status=429,
+            json={
+                "error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}
+            },
+            headers={"retry-after": "7"},
+        )
+    )
     resp = post(gw, OPENAI, b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]}')
     err = assert_openai_error(resp, 429, "Rate limit reached")
     assert err["code"] == "rate_limit_exceeded" and resp.headers["retry-after"] == "7"
@@ -128,8 +148,12 @@ def test_no_provider_with_a_key_names_the_variable(fake, tmp_path):
     write_config(tmp_path, fake)
     gw = Gateway(tmp_path, env={}).start()
     try:
-        resp = post(gw, ANTHROPIC, b'{"model": "claude-sonnet-4-6", "max_tokens": 5, '
-                                   b'"messages": [{"role": "user", "content": "x"}]}')
+        resp = post(
+            gw,
+            ANTHROPIC,
+            b'{"model": "claude-sonnet-4-6", "max_tokens": 5, '
+            b'"messages": [{"role": "user", "content": "x"}]}',
+        )
         assert_anthropic_error(resp, 503, "api_error", "ANTHROPIC_API_KEY", "OPENROUTER_API_KEY")
         assert fake.seen == []
     finally:
@@ -138,9 +162,13 @@ def test_no_provider_with_a_key_names_the_variable(fake, tmp_path):
 
 def test_timeouts_become_504_and_mid_stream_cuts_become_error_events(fake, tmp_path):
     write_config(tmp_path, fake, extra="")
-    text = (tmp_path / "ekai.yaml").read_text().replace(
-        "server: {host: 127.0.0.1, port: 3001}",
-        "server: {host: 127.0.0.1, port: 3001, timeouts: {first_byte: 0.5, idle: 0.5}}",
+    text = (
+        (tmp_path / "ekai.yaml")
+        .read_text()
+        .replace(
+            "server: {host: 127.0.0.1, port: 3001}",
+            "server: {host: 127.0.0.1, port: 3001, timeouts: {first_byte: 0.5, idle: 0.5}}",
+        )
     )
     (tmp_path / "ekai.yaml").write_text(text)
     from tests.conftest import KEYS
@@ -155,17 +183,23 @@ def test_timeouts_become_504_and_mid_stream_cuts_become_error_events(fake, tmp_p
         # a stream that goes quiet for longer than the idle timeout after it started
         events = anthropic_stream("claude-sonnet-4-6", ["a", "b"])
         fake.queue(Reply(events=events[:4], chunk_delay=2.0))
-        with anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0).messages.stream(
-            model="claude-sonnet-4-6", max_tokens=5, messages=[{"role": "user", "content": "x"}]
-        ) as stream, pytest.raises(anthropic.APIStatusError) as e:
+        with (
+            anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0).messages.stream(
+                model="claude-sonnet-4-6", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+            ) as stream,
+            pytest.raises(anthropic.APIStatusError) as e,
+        ):
             stream.get_final_message()
         assert "timed out" in str(e.value)
 
         # upstream drops the connection mid-stream: an error event, never a silent stop
         fake.queue(Reply(events=events[:5], cut=True))
-        with anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0).messages.stream(
-            model="claude-sonnet-4-6", max_tokens=5, messages=[{"role": "user", "content": "x"}]
-        ) as stream, pytest.raises(anthropic.APIStatusError):
+        with (
+            anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0).messages.stream(
+                model="claude-sonnet-4-6", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+            ) as stream,
+            pytest.raises(anthropic.APIStatusError),
+        ):
             stream.get_final_message()
         request_id = stream.response.headers["x-request-id"]
         row = gw.row(request_id)

@@ -16,7 +16,9 @@ def client(gw: Gateway) -> anthropic.Anthropic:
 
 def test_non_streaming_reply_usage_and_cost(gw, fake):
     raw = client(gw).messages.with_raw_response.create(
-        model="claude-sonnet-4-6", max_tokens=100, system="Be terse.",
+        model="claude-sonnet-4-6",
+        max_tokens=100,
+        system="Be terse.",
         messages=[{"role": "user", "content": "hi"}],
     )
     msg = raw.parse()
@@ -29,8 +31,12 @@ def test_non_streaming_reply_usage_and_cost(gw, fake):
     assert seen.body["system"] == "Be terse." and seen.body["max_tokens"] == 100
     row = gw.row(raw.headers["x-request-id"])
     # Anthropic's input_tokens already excludes cache reads and writes: nothing is subtracted
-    assert (row["input_tokens"], row["cache_read_tokens"], row["cache_write_tokens"], row["output_tokens"]) == (
-        1200, 5000, 300, 250)
+    assert (
+        row["input_tokens"],
+        row["cache_read_tokens"],
+        row["cache_write_tokens"],
+        row["output_tokens"],
+    ) == (1200, 5000, 300, 250)
     # 1200*3 + 5000*0.3 + 300*3.75 + 250*15 = 3600 + 1500 + 1125 + 3750 = 9975 per 1M
     assert row["cost_pico_usd"] == 9_975_000_000 and row["cost_usd"] == 0.009975
 
@@ -62,7 +68,9 @@ def test_alias_and_provider_model_id(gw, fake):
 def test_version_beta_headers_and_beta_query_reach_anthropic(gw, fake):
     c = client(gw)
     c.beta.messages.create(
-        model="claude-sonnet-4-6", max_tokens=10, messages=[{"role": "user", "content": "hi"}],
+        model="claude-sonnet-4-6",
+        max_tokens=10,
+        messages=[{"role": "user", "content": "hi"}],
         betas=["interleaved-thinking-2025-05-14", "context-1m-2025-08-07"],
         extra_query={"beta": "true"},  # what Claude Code sends
     )
@@ -71,7 +79,9 @@ def test_version_beta_headers_and_beta_query_reach_anthropic(gw, fake):
     assert seen.headers["anthropic-beta"] == "interleaved-thinking-2025-05-14,context-1m-2025-08-07"
     assert seen.headers["anthropic-version"] == c.default_headers["anthropic-version"]  # not pinned
     c.messages.create(
-        model="claude-sonnet-4-6", max_tokens=10, messages=[{"role": "user", "content": "hi"}],
+        model="claude-sonnet-4-6",
+        max_tokens=10,
+        messages=[{"role": "user", "content": "hi"}],
         extra_headers={"anthropic-version": "2023-06-01"},
     )
     seen = fake.last("anthropic")
@@ -80,9 +90,13 @@ def test_version_beta_headers_and_beta_query_reach_anthropic(gw, fake):
 
 
 def test_one_hour_cache_writes_are_priced_apart(gw, fake):
-    usage = {"input_tokens": 10, "cache_creation_input_tokens": 1000, "cache_read_input_tokens": 0,
-             "output_tokens": 5,
-             "cache_creation": {"ephemeral_5m_input_tokens": 400, "ephemeral_1h_input_tokens": 600}}
+    usage = {
+        "input_tokens": 10,
+        "cache_creation_input_tokens": 1000,
+        "cache_read_input_tokens": 0,
+        "output_tokens": 5,
+        "cache_creation": {"ephemeral_5m_input_tokens": 400, "ephemeral_1h_input_tokens": 600},
+    }
     fake.queue(Reply(json=anthropic_message("claude-sonnet-4-6", usage=usage)))
     raw = client(gw).messages.with_raw_response.create(
         model="claude-sonnet-4-6", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
@@ -94,8 +108,12 @@ def test_one_hour_cache_writes_are_priced_apart(gw, fake):
 
 
 def test_stream_usage_from_message_start_and_delta(gw, fake):
-    usage = {"input_tokens": 7, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 2048,
-             "output_tokens": 96}
+    usage = {
+        "input_tokens": 7,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 2048,
+        "output_tokens": 96,
+    }
     fake.queue(Reply(events=anthropic_stream("claude-sonnet-4-6", ["x"], usage=usage)))
     with client(gw).messages.stream(
         model="claude-sonnet-4-6", max_tokens=100, messages=[{"role": "user", "content": "hi"}]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import httpx
 import openai
 import pytest
@@ -76,8 +78,12 @@ def test_stream_helper_accumulates(gw, fake):
 
 def test_stream_events_are_forwarded_as_they_arrive(gw, fake):
     """Each upstream event reaches the client before the next is produced (no buffering)."""
-    fake.queue(Reply(events=openai_stream("gpt-4o-mini", ["a", "b", "c", "d"], None, include_usage=True),
-                     chunk_delay=0.3))
+    fake.queue(
+        Reply(
+            events=openai_stream("gpt-4o-mini", ["a", "b", "c", "d"], None, include_usage=True),
+            chunk_delay=0.3,
+        )
+    )
     import time
 
     arrivals = []
@@ -90,16 +96,20 @@ def test_stream_events_are_forwarded_as_they_arrive(gw, fake):
         for line in resp.iter_lines():
             if line.startswith("data: {"):
                 arrivals.append(time.monotonic())
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert len(arrivals) >= 5
     assert sum(g > 0.2 for g in gaps) >= 4, f"events arrived together: gaps {gaps}"
 
 
 def test_grok_goes_to_xai_and_reasoning_is_billed_as_output(gw, fake):
     # xAI's completion_tokens excludes reasoning; total_tokens gives it away
-    usage = {"prompt_tokens": 1000, "completion_tokens": 50, "total_tokens": 1350,
-             "prompt_tokens_details": {"cached_tokens": 200},
-             "completion_tokens_details": {"reasoning_tokens": 300}}
+    usage = {
+        "prompt_tokens": 1000,
+        "completion_tokens": 50,
+        "total_tokens": 1350,
+        "prompt_tokens_details": {"cached_tokens": 200},
+        "completion_tokens_details": {"reasoning_tokens": 300},
+    }
     fake.queue(Reply(json=openai_completion("grok-4", usage=usage)))
     raw = client(gw).chat.completions.with_raw_response.create(
         model="grok-4", messages=[{"role": "user", "content": "hi"}]
@@ -108,7 +118,11 @@ def test_grok_goes_to_xai_and_reasoning_is_billed_as_output(gw, fake):
     assert fake.last("xai").headers["authorization"] == f"Bearer {KEYS['XAI_API_KEY']}"
     row = gw.row(raw.headers["x-request-id"])
     assert (row["input_tokens"], row["cache_read_tokens"], row["output_tokens"], row["reasoning_tokens"]) == (
-        800, 200, 350, 300)
+        800,
+        200,
+        350,
+        300,
+    )
     # 800*3 + 200*0.75 + 350*15 = 2400 + 150 + 5250 = 7800 per 1M
     assert row["cost_pico_usd"] == 7_800_000_000
 
@@ -146,7 +160,8 @@ def test_unlisted_vendor_slug_goes_to_openrouter_unpriced(gw, fake):
 
 def test_forced_provider_header(gw, fake):
     raw = client(gw).chat.completions.with_raw_response.create(
-        model="gpt-5", messages=[{"role": "user", "content": "hi"}],
+        model="gpt-5",
+        messages=[{"role": "user", "content": "hi"}],
         extra_headers={"x-ekai-provider": "openai"},
     )
     assert raw.headers["x-ekai-provider"] == "openai"
@@ -156,7 +171,11 @@ def test_forced_provider_header(gw, fake):
 def test_custom_openai_compatible_provider_without_key(fake, tmp_path):
     providers = f"  local: {{format: openai, base_url: {fake.base_url('local', 'openai')}}}"
     write_config(tmp_path, fake, providers=providers)
-    text = (tmp_path / "ekai.yaml").read_text().replace('{"grok-*": [xai]}', '{"grok-*": [xai], "llama*": [local]}')
+    text = (
+        (tmp_path / "ekai.yaml")
+        .read_text()
+        .replace('{"grok-*": [xai]}', '{"grok-*": [xai], "llama*": [local]}')
+    )
     (tmp_path / "ekai.yaml").write_text(text)
     gw = Gateway(tmp_path, env={}).start()
     try:

@@ -15,13 +15,18 @@ from tests.conftest import KEYS, write_config
 from tests.fakes.upstream import Reply, anthropic_stream, openai_stream
 from tests.gateway_proc import Gateway
 
-BODY = {"model": "claude-sonnet-4-6", "max_tokens": 50, "stream": True,
-        "messages": [{"role": "user", "content": "count"}]}
+BODY = {
+    "model": "claude-sonnet-4-6",
+    "max_tokens": 50,
+    "stream": True,
+    "messages": [{"role": "user", "content": "count"}],
+}
 
 
 def test_client_disconnect_mid_stream_still_yields_its_row(gw, fake):
-    fake.queue(Reply(events=anthropic_stream("claude-sonnet-4-6", [f"w{i} " for i in range(50)]),
-                     chunk_delay=0.05))
+    fake.queue(
+        Reply(events=anthropic_stream("claude-sonnet-4-6", [f"w{i} " for i in range(50)]), chunk_delay=0.05)
+    )
     with httpx.stream("POST", gw.url + "/v1/messages", json=BODY, timeout=10) as resp:
         request_id = resp.headers["x-request-id"]
         for line in resp.iter_lines():
@@ -34,8 +39,9 @@ def test_client_disconnect_mid_stream_still_yields_its_row(gw, fake):
 
 
 def test_openai_disconnect_is_recorded_too(gw, fake):
-    fake.queue(Reply(events=openai_stream("gpt-4o-mini", ["x"] * 40, None, include_usage=True),
-                     chunk_delay=0.05))
+    fake.queue(
+        Reply(events=openai_stream("gpt-4o-mini", ["x"] * 40, None, include_usage=True), chunk_delay=0.05)
+    )
     body = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "x"}]}
     with httpx.stream("POST", gw.url + "/v1/chat/completions", json=body, timeout=10) as resp:
         request_id = resp.headers["x-request-id"]
@@ -84,8 +90,10 @@ def test_usage_endpoint_totals_groups_and_csv(fake, tmp_path):
         assert len(data["by_day"]) == 1 and data["by_day"][0]["requests"] == 5
 
         assert httpx.get(gw.url + "/usage?since=2999-01-01", timeout=5).json()["totals"]["requests"] == 0
-        assert httpx.get(gw.url + "/usage?until=2000-01-01T00:00:00Z", timeout=5).json()["totals"][
-            "requests"] == 0
+        assert (
+            httpx.get(gw.url + "/usage?until=2000-01-01T00:00:00Z", timeout=5).json()["totals"]["requests"]
+            == 0
+        )
         bad = httpx.get(gw.url + "/usage?since=yesterday", timeout=5)
         assert bad.status_code == 400 and "since" in bad.json()["error"]["message"]
 
@@ -106,8 +114,11 @@ def test_health_and_models(fake, tmp_path):
         data = health.json()
         assert data["status"] == "ok" and "x-request-id" in health.headers
         assert data["providers"]["openai"]["ready"] is True
-        assert data["providers"]["xai"] == {**data["providers"]["xai"], "ready": False,
-                                            "missing_env": "XAI_API_KEY"}
+        assert data["providers"]["xai"] == {
+            **data["providers"]["xai"],
+            "ready": False,
+            "missing_env": "XAI_API_KEY",
+        }
         assert data["config"]["digest"] and data["config"]["last_error"] is None
         assert not any(key in health.text for key in KEYS.values())  # no key value anywhere
 

@@ -301,7 +301,7 @@ class FakeUpstream:
         return await self._answer(request, reply)
 
     async def _count_tokens(self, request: web.Request) -> web.StreamResponse:
-        provider, body = await self._record(request)
+        provider, _body = await self._record(request)
         if not request.headers.get("x-api-key"):
             return self._anthropic_error(401, "authentication_error", "x-api-key header is required")
         reply = self._next(provider)
