@@ -25,6 +25,7 @@ from gateway import proxy
 from gateway.config import Config, load_config
 from gateway.errors import ClientFormat, error_body
 from gateway.handlers import bp
+from gateway.health import ProviderHealth
 from gateway.providers import Upstream
 from gateway.reload import ConfigStore, watch
 from gateway.usage import UsageWriter
@@ -86,6 +87,7 @@ def create_app(path: str | os.PathLike[str] | None = None, *, name: str = "ekai"
         app.ctx.writer = UsageWriter(app.ctx.store.config.database)
         app.ctx.writer.start()
         app.ctx.upstream = Upstream(app.ctx.store.config.timeouts)
+        app.ctx.health = ProviderHealth()
         app.ctx.stop_watching = asyncio.Event()
         app.add_task(watch(app.ctx.store, app.ctx.stop_watching))
 

@@ -129,6 +129,7 @@ async def health(request: Request) -> HTTPResponse:
             "base_url": p.base_url,
             "ready": p.usable,
             **({} if p.usable else {"missing_env": p.api_key_env}),
+            **request.app.ctx.health.status(p.name),
         }
         for p in cfg.providers.values()
     }

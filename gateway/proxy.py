@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -26,6 +27,7 @@ from sanic.response import HTTPResponse
 from gateway.bridges import Bridge, bridge_for
 from gateway.config import Config
 from gateway.errors import ClientFormat, GatewayError, UpstreamError, UpstreamTimeout, render
+from gateway.health import ProviderHealth, retry_after_seconds
 from gateway.parse import check_request, parse_json
 from gateway.providers import Upstream, upstream_headers
 from gateway.routing import Route, Target, resolve
@@ -99,18 +101,26 @@ async def _open(
     fmt: ClientFormat,
     rec: UsageRecord,
 ) -> tuple[Target, Bridge, aiohttp.ClientResponse]:
-    """Send to the route's providers in turn until one answers with a success status."""
+    """Send to the route's providers in turn until one answers with a success status.
+
+    Cooling providers (gateway.health) are tried last. All attempts together get at most
+    `timeouts.first_byte` seconds: fallback never makes a request wait longer than one try could.
+    """
     upstream: Upstream = request.app.ctx.upstream
+    health: ProviderHealth = request.app.ctx.health
     client_headers = _protocol_headers(request)
     query = "beta=true" if fmt == "anthropic" and request.args.get("beta") == "true" else ""
-    stream = rec.stream
-    last = len(route.targets) - 1
-    for i, target in enumerate(route.targets):
+    targets = health.order([t.provider.name for t in route.targets], route.targets)
+    deadline = time.monotonic() + cfg.timeouts.first_byte
+    last = len(targets) - 1
+    for i, target in enumerate(targets):
         provider = target.provider
         bridge = bridge_for(fmt, provider.format)
-        payload = bridge.request_body(body, target, stream)  # a ClientError here is final
+        payload = bridge.request_body(body, target, rec.stream)  # a ClientError here is final
         rec.provider, rec.provider_model = provider.name, target.upstream_model
         headers = upstream_headers(provider, client_headers, same_format=bridge.same_format)
+        remaining = deadline - time.monotonic()
+        timeouts = replace(cfg.timeouts, first_byte=max(remaining, 0.001))
         try:
             resp = await upstream.send(
                 provider,
@@ -118,20 +128,24 @@ async def _open(
                 payload,
                 headers,
                 query=query if bridge.same_format else "",
+                timeouts=timeouts,
             )
         except UpstreamError as exc:
-            if i == last:
+            reason = "timeout" if isinstance(exc, UpstreamTimeout) else "connect"
+            health.failed(provider.name, f"{reason}: {exc.message}")
+            if i == last or time.monotonic() >= deadline:
                 raise
-            rec.attempts.append(
-                f"{provider.name}:{'timeout' if isinstance(exc, UpstreamTimeout) else 'connect'}"
-            )
+            rec.attempts.append(f"{provider.name}:{reason}")
             continue
         if resp.status < 400:
+            health.ok(provider.name)
             return target, bridge, resp
-        if resp.status in RETRYABLE and i < last:
-            rec.attempts.append(f"{provider.name}:{resp.status}")
-            resp.release()
-            continue
+        if resp.status in RETRYABLE:
+            health.failed(provider.name, f"HTTP {resp.status}", retry_after_seconds(resp.headers))
+            if i < last and time.monotonic() < deadline:
+                rec.attempts.append(f"{provider.name}:{resp.status}")
+                resp.release()
+                continue
         raise await _upstream_failure(resp, bridge, provider.name)
     raise AssertionError("a route has at least one target")
 
