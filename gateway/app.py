@@ -13,6 +13,7 @@ import hmac
 import logging
 import os
 import secrets
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from gateway.errors import ClientFormat, error_body
 from gateway.handlers import bp
 from gateway.health import ProviderHealth
 from gateway.providers import Upstream
-from gateway.reload import ConfigStore, watch
+from gateway.reload import ConfigStore, start_watching
 from gateway.usage import UsageWriter
 
 log = logging.getLogger("ekai")
@@ -88,8 +89,8 @@ def create_app(path: str | os.PathLike[str] | None = None, *, name: str = "ekai"
         app.ctx.writer.start()
         app.ctx.upstream = Upstream(app.ctx.store.config.timeouts)
         app.ctx.health = ProviderHealth()
-        app.ctx.stop_watching = asyncio.Event()
-        app.add_task(watch(app.ctx.store, app.ctx.stop_watching))
+        app.ctx.stop_watching = threading.Event()
+        start_watching(app.ctx.store, app.ctx.stop_watching)
 
     @app.before_server_stop
     async def stop_watcher(app: Sanic) -> None:

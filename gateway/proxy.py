@@ -104,14 +104,14 @@ async def _open(
     """Send to the route's providers in turn until one answers with a success status.
 
     Cooling providers (gateway.health) are tried last. All attempts together get at most
-    `timeouts.first_byte` seconds: fallback never makes a request wait longer than one try could.
+    `timeouts.total` seconds; each one at most `timeouts.first_byte` until its headers.
     """
     upstream: Upstream = request.app.ctx.upstream
     health: ProviderHealth = request.app.ctx.health
     client_headers = _protocol_headers(request)
     query = "beta=true" if fmt == "anthropic" and request.args.get("beta") == "true" else ""
     targets = health.order([t.provider.name for t in route.targets], route.targets)
-    deadline = time.monotonic() + cfg.timeouts.first_byte
+    deadline = time.monotonic() + cfg.timeouts.total
     last = len(targets) - 1
     for i, target in enumerate(targets):
         provider = target.provider
@@ -120,7 +120,7 @@ async def _open(
         rec.provider, rec.provider_model = provider.name, target.upstream_model
         headers = upstream_headers(provider, client_headers, same_format=bridge.same_format)
         remaining = deadline - time.monotonic()
-        timeouts = replace(cfg.timeouts, first_byte=max(remaining, 0.001))
+        timeouts = replace(cfg.timeouts, first_byte=max(min(cfg.timeouts.first_byte, remaining), 0.001))
         try:
             resp = await upstream.send(
                 provider,

@@ -12,13 +12,13 @@ file and renaming it over the old one, after which a watch on the old file sees 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
+import threading
 import time
 from pathlib import Path
 
-from watchfiles import awatch
+from watchfiles import watch
 
 from gateway.config import Config, ConfigError, load_config
 
@@ -95,30 +95,40 @@ def _iso(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-async def watch(store: ConfigStore, stop: asyncio.Event, *, debounce_ms: int = 300) -> None:
-    """Reload the config whenever a watched file changes, until `stop` is set."""
-    while not stop.is_set():
-        dirs = store.watch_dirs()
-        names = store.watched_names()
+def start_watching(store: ConfigStore, stop: threading.Event, *, debounce_ms: int = 300) -> threading.Thread:
+    """Reload the config whenever a watched file changes, until `stop` is set.
 
-        def relevant(_change: object, path: str, names: set[Path] = names) -> bool:
-            p = Path(path)
-            return p.resolve() in names or p.suffix in (".yaml", ".yml")
+    Runs in a daemon thread of its own (watchfiles' blocking iterator): reading and validating
+    the files never blocks the event loop, and swapping `store.config` is one reference
+    assignment, which requests on the loop see atomically.
+    """
 
-        try:
-            async for _changes in awatch(
-                *dirs,
-                watch_filter=relevant,
-                debounce=debounce_ms,
-                step=50,
-                stop_event=stop,
-                recursive=False,
-                rust_timeout=1000,
-            ):
-                if store.reload() and store.watch_dirs() != dirs:
-                    break  # the set of files changed: watch the new folders
-        except asyncio.CancelledError:
-            return
-        except Exception:
-            log.exception("config watcher failed; retrying in 1 s")
-            await asyncio.sleep(1)
+    def run() -> None:
+        while not stop.is_set():
+            dirs = store.watch_dirs()
+            names = store.watched_names()
+
+            def relevant(_change: object, path: str, names: set[Path] = names) -> bool:
+                p = Path(path)
+                return p.resolve() in names or p.suffix in (".yaml", ".yml")
+
+            try:
+                for _changes in watch(
+                    *dirs,
+                    watch_filter=relevant,
+                    debounce=debounce_ms,
+                    step=50,
+                    stop_event=stop,
+                    recursive=False,
+                    rust_timeout=500,
+                    raise_interrupt=False,
+                ):
+                    if store.reload() and store.watch_dirs() != dirs:
+                        break  # the set of files changed: watch the new folders
+            except Exception:
+                log.exception("config watcher failed; retrying in 1 s")
+                stop.wait(1)
+
+    thread = threading.Thread(target=run, name="ekai-config-watch", daemon=True)
+    thread.start()
+    return thread

@@ -111,7 +111,7 @@ def test_custom_provider_by_pin(tmp_path):
     cfg = config(tmp_path, providers={"local": {"format": "openai", "base_url": "http://127.0.0.1:9/v1"}},
                  routing={"pins": {"llama*": ["local"]}})
     assert names(cfg, "llama3.2") == [("local", "llama3.2")]
-    assert list(cfg.providers)[0] == "local"
+    assert next(iter(cfg.providers)) == "local"
 
 
 def test_health_moves_failing_providers_last_and_recovers():
