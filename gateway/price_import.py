@@ -474,14 +474,20 @@ def update_pricing_file(
 
 
 def run_import(
-    kind: str, source_file: Path | str, pricing_dir: Path | str, updated: date | None = None
+    kind: str,
+    source_file: Path | str,
+    pricing_dir: Path | str,
+    updated: date | None = None,
+    source: str | None = None,
 ) -> list[str]:
     """Import `source_file` into `pricing_dir`; one human-readable line per price table.
 
     kind "litellm": LiteLLM's model_prices_and_context_window.json, into anthropic, openai, xai
     and openrouter.yaml. kind "openrouter": the JSON of OpenRouter's GET /api/v1/models, into
     openrouter.yaml. `updated` defaults to the source file's modification date (the day it was
-    downloaded). A provider for which the source has no model keeps its file as it is. Raises
+    downloaded). `source` is the text of the tables' `source:` line; it defaults to the price
+    list's public address, and names the real origin of a copy saved elsewhere. A provider for
+    which the source has no model keeps its file as it is. Raises
     ValueError, with a one-line message, for an unknown kind or an unreadable or wrong-shaped
     source file.
     """
@@ -490,7 +496,7 @@ def run_import(
     when = updated or _modification_date(source_file)
     if kind == "litellm":
         _check_litellm_shape(data, source_file)
-        return _import_litellm_files(data, pricing_dir, when, source_file)
+        return _import_litellm_files(data, pricing_dir, when, source_file, source or LITELLM_SOURCE)
     if kind == "openrouter":
         try:
             _openrouter_models(data)
@@ -498,7 +504,8 @@ def run_import(
             raise ValueError(f"{source_file}: {error}") from None
         imported = import_openrouter(data, direct_model_names(pricing_dir))
         path = pricing_dir / "openrouter.yaml"
-        return [_update_line(path, "openrouter", imported, OPENROUTER_SOURCE, when, source_file)]
+        origin = source or OPENROUTER_SOURCE
+        return [_update_line(path, "openrouter", imported, origin, when, source_file)]
     raise ValueError(f"unknown price source {kind!r}: expected litellm or openrouter")
 
 
@@ -525,17 +532,17 @@ def direct_model_names(pricing_dir: Path) -> set[str]:
 
 
 def _import_litellm_files(
-    data: Mapping[str, Any], pricing_dir: Path, when: date, source_file: Path
+    data: Mapping[str, Any], pricing_dir: Path, when: date, source_file: Path, source: str
 ) -> list[str]:
     """Update the four tables from LiteLLM's map: direct providers first, then OpenRouter."""
     lines = []
     for provider in DIRECT_PROVIDERS:
         path = pricing_dir / f"{provider}.yaml"
         imported = import_litellm(data, provider)
-        lines.append(_update_line(path, provider, imported, LITELLM_SOURCE, when, source_file))
+        lines.append(_update_line(path, provider, imported, source, when, source_file))
     imported = import_litellm(data, "openrouter", direct_model_names(pricing_dir))
     path = pricing_dir / "openrouter.yaml"
-    lines.append(_update_line(path, "openrouter", imported, LITELLM_SOURCE, when, source_file))
+    lines.append(_update_line(path, "openrouter", imported, source, when, source_file))
     return lines
 
 
