@@ -15,6 +15,7 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from gateway.usage import UsageWriter
 
 log = logging.getLogger("ekai")
 
-OPEN_PATHS = frozenset({"/health"})
+OPEN_PATHS = frozenset({"/health"})  # open, but only its details need a key (handlers.health)
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -107,7 +108,10 @@ def create_app(path: str | os.PathLike[str] | None = None, *, name: str = "ekai"
         request.ctx.started = time.time()
         request.ctx.started_mono = time.perf_counter()
         keys = request.app.ctx.store.config.auth_keys
-        if keys and request.path not in OPEN_PATHS:
+        if keys:
+            if request.path in OPEN_PATHS:
+                request.ctx.key_name = _key_name(request, keys)
+                return None
             return _authenticate(request, keys)
         return None
 
@@ -119,16 +123,28 @@ def create_app(path: str | os.PathLike[str] | None = None, *, name: str = "ekai"
     return app
 
 
-def _authenticate(request: Request, keys: dict[str, str]) -> HTTPResponse | None:
-    """Gateway keys: `Authorization: Bearer K` or `x-api-key: K`, compared in constant time."""
+def _presented_key(request: Request) -> str:
     presented = request.headers.get("x-api-key") or ""
     auth = request.headers.get("authorization") or ""
     if not presented and auth.lower().startswith("bearer "):
         presented = auth[7:].strip()
+    return presented
+
+
+def _key_name(request: Request, keys: Mapping[str, str]) -> str | None:
+    """The name of the gateway key the request presents, compared in constant time."""
+    presented = _presented_key(request).encode()
     found = None
     for key, name in keys.items():  # every key compared, so timing says nothing about which
-        if hmac.compare_digest(presented.encode(), key.encode()):
+        if hmac.compare_digest(presented, key.encode()):
             found = name
+    return found
+
+
+def _authenticate(request: Request, keys: Mapping[str, str]) -> HTTPResponse | None:
+    """Gateway keys: `Authorization: Bearer K` or `x-api-key: K`."""
+    found = _key_name(request, keys)
+    presented = bool(_presented_key(request))
     if found is None:
         fmt = client_format(request.path)
         message = (

@@ -123,6 +123,8 @@ async def usage(request: Request) -> HTTPResponse:
 async def health(request: Request) -> HTTPResponse:
     store = request.app.ctx.store
     cfg: Config = store.config
+    if cfg.auth_keys and getattr(request.ctx, "key_name", None) is None:
+        return proxy.json_response({"status": "ok"}, 200)  # details need a gateway key
     providers = {
         p.name: {
             "format": p.format,
