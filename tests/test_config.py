@@ -97,6 +97,7 @@ def test_missing_config_file(tmp_path):
             "openai.yaml:4: models.gpt-4o-mini.tiers.0.above_input_tokens",
         ),
         (GOOD_PRICES.replace("cache_read", "cache_reed"), "models.gpt-4o-mini.cache_reed: unknown key"),
+        (GOOD_PRICES.replace("0.15", "0.00000015"), "models.gpt-4o-mini.input: 1.5E-7 looks like a price per token"),
     ],
 )
 def test_price_table_problems(tmp_path, prices, expected):
