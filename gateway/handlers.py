@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 from sanic import Blueprint, Request
@@ -76,8 +77,10 @@ async def count_tokens(request: Request) -> HTTPResponse:
 
 @bp.get("/v1/models")
 async def models(request: Request) -> HTTPResponse:
+    """OpenAI's list shape, with Anthropic's fields too, so both SDKs' `models.list()` parse it."""
     cfg: Config = request.app.ctx.store.config
     created = int(cfg.loaded_at)
+    created_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created))
     data: list[dict[str, Any]] = []
     for model, targets, _keyless in routing_table(cfg):
         if not targets:
@@ -87,12 +90,22 @@ async def models(request: Request) -> HTTPResponse:
             "object": "model",
             "created": created,
             "owned_by": targets[0].provider.name,
+            "type": "model",
+            "display_name": model,
+            "created_at": created_at,
             "providers": [t.provider.name for t in targets],
         }
         if model in cfg.aliases:
             entry["alias_of"] = cfg.aliases[model]
         data.append(entry)
-    return proxy.json_response({"object": "list", "data": data}, 200)
+    page = {
+        "object": "list",
+        "data": data,
+        "has_more": False,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+    }
+    return proxy.json_response(page, 200)
 
 
 @bp.get("/usage")
