@@ -26,7 +26,11 @@ from gateway.translate.errors import (
 )
 from gateway.translate.models import DEFAULT_MAX_TOKENS, claude_limits
 from gateway.translate.names import ToolNameMap
-from gateway.translate.requests import anthropic_to_openai_request, openai_to_anthropic_request
+from gateway.translate.requests import (
+    anthropic_to_openai_request,
+    openai_to_anthropic_request,
+    strip_unsigned_thinking,
+)
 from gateway.translate.responses import anthropic_to_openai_response, openai_to_anthropic_response
 from gateway.translate.streams import AnthropicToOpenAIStream, OpenAIToAnthropicStream
 
@@ -47,4 +51,5 @@ __all__ = [
     "openai_error_to_anthropic",
     "openai_to_anthropic_request",
     "openai_to_anthropic_response",
+    "strip_unsigned_thinking",
 ]

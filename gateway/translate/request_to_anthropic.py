@@ -367,6 +367,51 @@ def normalize_turns(turns: list[Turn]) -> list[Turn]:
     return turns
 
 
+def _tool_loop_lacks_thinking(turns: list[Turn]) -> bool:
+    """True when the conversation ends in tool results answering an assistant turn that does
+    not start with a thinking block (Anthropic rejects that while thinking is on)."""
+    if len(turns) < 2 or turns[-1]["role"] != "user" or turns[-2]["role"] != "assistant":
+        return False
+    if not any(b.get("type") == "tool_result" for b in turns[-1]["content"]):
+        return False
+    first = turns[-2]["content"][0].get("type") if turns[-2]["content"] else None
+    return first not in ("thinking", "redacted_thinking")
+
+
+def strip_unsigned_thinking(body: dict[str, Any]) -> dict[str, Any]:
+    """An Anthropic request without the unsigned thinking blocks Anthropic would reject.
+
+    For the Anthropic -> Anthropic pass-through: a client that earlier talked to an OpenAI-format
+    provider through this gateway holds thinking blocks with ``signature: ""`` (the upstream had
+    reasoning text but no signature, see the response translators). Those blocks are removed
+    (an assistant message left empty goes too), and ``thinking`` is switched off if the tool
+    loop in progress no longer starts with a thinking block. Returns ``body`` itself when there
+    is nothing to strip.
+    """
+    messages: list[Any] = []
+    changed = False
+    for message in as_list(body.get("messages")):
+        content = as_dict(message).get("content")
+        if as_dict(message).get("role") == "assistant" and isinstance(content, list):
+            kept = [b for b in content if not (as_dict(b).get("type") == "thinking"
+                                               and not as_dict(b).get("signature"))]
+            if len(kept) != len(content):
+                changed = True
+                if not kept:
+                    continue
+                message = {**message, "content": kept}
+        messages.append(message)
+    if not changed:
+        return body
+    out = {**body, "messages": messages}
+    turns = [{"role": m["role"], "content": [as_dict(b) for b in as_list(m.get("content"))]}
+             for m in map(as_dict, messages) if m.get("role") in ("user", "assistant")]
+    if as_dict(out.get("thinking")).get("type") in ("enabled", "adaptive") and \
+            _tool_loop_lacks_thinking(turns):
+        out.pop("thinking")
+    return out
+
+
 # --- tools ----------------------------------------------------------------------------------
 
 
@@ -516,11 +561,7 @@ def _thinking_must_go(turns: list[Turn], choice: dict[str, Any] | None) -> bool:
         return True
     if turns[-1]["role"] == "assistant":
         return True  # prefill
-    last_user = turns[-1]["content"]
-    if len(turns) >= 2 and any(b["type"] == "tool_result" for b in last_user):
-        first = turns[-2]["content"][0]["type"] if turns[-2]["content"] else ""
-        return first not in ("thinking", "redacted_thinking")
-    return False
+    return _tool_loop_lacks_thinking(turns)
 
 
 def _max_tokens(body: dict[str, Any], model: str, limit: int | None,
