@@ -38,6 +38,18 @@ def dump_arguments(tool_input: object) -> str:
     return json.dumps(tool_input, ensure_ascii=False)
 
 
+def as_number(value: object) -> float | None:
+    """``value`` as a float if it is a JSON number (booleans are not numbers here), else None."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def as_int(value: object) -> int | None:
+    """``value`` if it is a JSON integer (not a boolean), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def as_dict(value: object) -> dict[str, Any]:
     """``value`` if it is a dict, else an empty dict (for optional nested objects)."""
     return value if isinstance(value, dict) else {}

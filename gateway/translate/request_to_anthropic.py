@@ -61,7 +61,14 @@ import hashlib
 import re
 from typing import Any
 
-from gateway.translate.common import JSON_TOOL_NAME, as_dict, as_list, parse_arguments
+from gateway.translate.common import (
+    JSON_TOOL_NAME,
+    as_dict,
+    as_int,
+    as_list,
+    as_number,
+    parse_arguments,
+)
 from gateway.translate.errors import TranslationError
 from gateway.translate.models import DEFAULT_MAX_TOKENS, claude_limits
 from gateway.translate.names import sanitize_tool_id
@@ -406,8 +413,8 @@ def strip_unsigned_thinking(body: dict[str, Any]) -> dict[str, Any]:
     out = {**body, "messages": messages}
     turns = [{"role": m["role"], "content": [as_dict(b) for b in as_list(m.get("content"))]}
              for m in map(as_dict, messages) if m.get("role") in ("user", "assistant")]
-    if as_dict(out.get("thinking")).get("type") in ("enabled", "adaptive") and \
-            _tool_loop_lacks_thinking(turns):
+    thinking_on = as_dict(out.get("thinking")).get("type") in ("enabled", "adaptive")
+    if thinking_on and _tool_loop_lacks_thinking(turns):
         out.pop("thinking")
     return out
 
@@ -599,17 +606,17 @@ def _stop_sequences(stop: object) -> list[str]:
 
 def _sampling(body: dict[str, Any], thinking_on: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    temperature = body.get("temperature")
-    top_p = body.get("top_p")
-    top_k = body.get("top_k")
-    if isinstance(temperature, int | float) and not isinstance(temperature, bool):
-        temperature = min(max(float(temperature), 0.0), 1.0)
+    temperature = as_number(body.get("temperature"))
+    top_p = as_number(body.get("top_p"))
+    top_k = as_int(body.get("top_k"))
+    if temperature is not None:
+        temperature = min(max(temperature, 0.0), 1.0)
         if not thinking_on or temperature == 1.0:
             out["temperature"] = temperature
-    top_p_ok = isinstance(top_p, int | float) and not isinstance(top_p, bool)
-    if top_p_ok and "temperature" not in out and (not thinking_on or 0.95 <= top_p <= 1):
-        out["top_p"] = min(max(float(top_p), 0.0), 1.0)
-    if isinstance(top_k, int) and not isinstance(top_k, bool) and top_k > 0 and not thinking_on:
+    if top_p is not None and "temperature" not in out and (
+            not thinking_on or 0.95 <= top_p <= 1):
+        out["top_p"] = min(max(top_p, 0.0), 1.0)
+    if top_k is not None and top_k > 0 and not thinking_on:
         out["top_k"] = top_k
     return out
 

@@ -97,8 +97,9 @@ def _text_part(block: dict[str, Any], keep_cache: bool) -> Part:
 
 def _block_text(block: dict[str, Any]) -> str:
     """The text of a text-like block (text, search_result, a mid-conversation system block)."""
-    if isinstance(block.get("text"), str):
-        return block["text"]
+    text = block.get("text")
+    if isinstance(text, str):
+        return text
     if block.get("type") == "search_result":
         inner = " ".join(_block_text(as_dict(b)) for b in as_list(block.get("content")))
         return f"{block.get('title', '')}\n{inner}".strip()
@@ -158,7 +159,7 @@ def _compact(parts: list[Part]) -> str | list[Part]:
     return parts
 
 
-def _system_message(system: object, keep_cache: bool, param: str) -> Message | None:
+def _system_message(system: object, keep_cache: bool) -> Message | None:
     if isinstance(system, str):
         return {"role": "system", "content": system} if system else None
     blocks = [as_dict(b) for b in as_list(system)]
@@ -260,7 +261,7 @@ def _messages(body: dict[str, Any], provider: str, model: str,
               names: ToolNameMap) -> list[Message]:
     keep_cache = _keeps_cache_control(provider, model)
     messages: list[Message] = []
-    system = _system_message(body.get("system"), keep_cache, "system")
+    system = _system_message(body.get("system"), keep_cache)
     if system:
         messages.append(system)
     raw_messages = body.get("messages")
@@ -272,7 +273,7 @@ def _messages(body: dict[str, Any], provider: str, model: str,
         param = f"messages.{i}.content"
         content = message.get("content")
         if role == "system":
-            inline = _system_message(content, keep_cache, param)
+            inline = _system_message(content, keep_cache)
             messages += [inline] if inline else []
         elif role == "user":
             messages += _user_messages(content, provider, keep_cache, param)

@@ -34,6 +34,7 @@ from typing import Any
 from gateway.translate.common import (
     JSON_TOOL_NAME,
     as_dict,
+    as_int,
     as_list,
     dump_arguments,
     parse_arguments,
@@ -144,8 +145,9 @@ def upstream_error_from(error: object) -> UpstreamError:
         message = "Upstream reported an error without details"
     code = error_dict.get("code")
     etype = error_dict.get("type")
-    status = code if isinstance(code, int) and not isinstance(code, bool) and \
-        400 <= code <= 599 else 502
+    status = as_int(code)
+    if status is None or not 400 <= status <= 599:
+        status = 502
     return UpstreamError(message, error_type=anthropic_type_for_openai(
         etype if isinstance(etype, str) else None, code), status=status)
 

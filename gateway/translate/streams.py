@@ -175,8 +175,8 @@ class AnthropicToOpenAIStream:
             self._next_tool += 1
             self._tool_index[index] = k
             tool_input = block.get("input")
-            arguments = json.dumps(tool_input) if isinstance(tool_input, dict) and tool_input \
-                else ""
+            prefilled = isinstance(tool_input, dict) and bool(tool_input)
+            arguments = json.dumps(tool_input) if prefilled else ""
             call = {"index": k, "id": block.get("id") or new_tool_id(), "type": "function",
                     "function": {"name": block.get("name") or "", "arguments": arguments}}
             return [*self._start(), self._chunk({"tool_calls": [call]})]
@@ -312,7 +312,7 @@ class OpenAIToAnthropicStream:
         self._started = True
         if isinstance(upstream_id, str) and upstream_id:
             self._id = "msg_" + upstream_id
-        message = {
+        message: dict[str, Any] = {
             "id": self._id, "type": "message", "role": "assistant", "model": self._model,
             "content": [], "stop_reason": None, "stop_sequence": None,
             "usage": {"input_tokens": self._estimate, "cache_creation_input_tokens": 0,

@@ -436,7 +436,7 @@ def validate_anthropic_request(body: dict[str, Any]) -> list[str]:
     if not isinstance(body.get("model"), str) or not body["model"]:
         problems.append("model: Field required")
     max_tokens = body.get("max_tokens")
-    if not _is_int(max_tokens) or max_tokens < 1:
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
         problems.append("max_tokens: Field required (a positive integer)")
     _check_system(body.get("system"), problems)
     turns = _check_messages(body, problems)
