@@ -8,6 +8,8 @@ from typing import Any
 import anthropic
 import openai
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.translate import (
     TranslationError,
@@ -123,3 +125,21 @@ def test_translation_error_bodies() -> None:
         "param": "n", "code": "unsupported_parameter"}}
     assert error.anthropic_body() == {"type": "error", "error": {
         "type": "invalid_request_error", "message": "n: n>1 is not supported for this model"}}
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+                     lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(st.sampled_from(["error", "message", "type", "code",
+                                                        "metadata", "raw"]), inner, max_size=4),
+                     max_leaves=12)
+
+
+@given(status=st.integers(min_value=400, max_value=599), body=_json, text=st.text(max_size=30))
+def test_error_translators_never_fail_on_junk(status: int, body: Any, text: str) -> None:
+    to_anthropic = openai_error_to_anthropic(status, body, text)
+    assert to_anthropic["type"] == "error"
+    assert isinstance(to_anthropic["error"]["type"], str)
+    assert isinstance(to_anthropic["error"]["message"], str) and to_anthropic["error"]["message"]
+    to_openai = anthropic_error_to_openai(status, body, text)
+    assert set(to_openai["error"]) == {"message", "type", "param", "code"}
+    assert isinstance(to_openai["error"]["message"], str) and to_openai["error"]["message"]

@@ -19,6 +19,7 @@ from gateway.translate import (
     TranslationError,
     anthropic_to_openai_request,
     openai_to_anthropic_request,
+    strip_unsigned_thinking,
 )
 from tests.fakes.validate import validate_anthropic_request, validate_openai_request
 
@@ -1002,3 +1003,23 @@ def test_every_anthropic_conversation_becomes_a_valid_openai_request(
         body: dict[str, Any], target: tuple[str, str]) -> None:
     assert validate_anthropic_request(body) == []  # the generator makes valid requests
     to_openai(body, provider=target[0], model=target[1])
+
+
+def test_strip_unsigned_thinking() -> None:
+    signed = {"type": "thinking", "thinking": "t", "signature": "s"}
+    unsigned = {"type": "thinking", "thinking": "t", "signature": ""}
+    use = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}
+    result = {"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok"}
+    clean = anthropic_body(messages=[user(), {"role": "assistant", "content": [signed, use]},
+                                     {"role": "user", "content": [result]}],
+                           tools=[A_TOOL], thinking={"type": "adaptive"})
+    assert strip_unsigned_thinking(clean) is clean
+    dirty = copy.deepcopy(clean)
+    dirty["messages"][1]["content"][0] = unsigned
+    dirty["messages"].insert(1, {"role": "assistant", "content": [unsigned]})
+    dirty["messages"].insert(2, user("again"))
+    stripped = strip_unsigned_thinking(dirty)
+    assert validate_anthropic_request(dirty) != []
+    assert validate_anthropic_request(stripped) == []
+    assert "thinking" not in stripped
+    assert [m["role"] for m in stripped["messages"]] == ["user", "user", "assistant", "user"]

@@ -91,8 +91,6 @@ def test_openai_client_with_anthropic_upstream(stream: bool, keeps_extras: bool)
             assistant.pop("parsed", None)
             for c in assistant.get("tool_calls", []):
                 c["function"].pop("parsed_arguments", None)
-            for block in assistant.get("thinking_blocks", []):
-                block.pop("index", None)
         else:  # a plain client keeps only the standard fields
             assistant = {"role": "assistant", "content": message.content,
                          "tool_calls": [c.model_dump(exclude_none=True,

@@ -549,3 +549,34 @@ def test_a2o_property(text: str, thinking: str, inputs: list[dict[str, Any]], si
         (f"toolu_{k}", f"tool_{k}", args) for k, args in enumerate(inputs)]
     assert (message.model_extra or {}).get("reasoning_content", "") == thinking
     assert completion.choices[0].finish_reason == ("tool_calls" if inputs else "stop")
+
+
+def test_o2a_fragments_without_index() -> None:
+    """Some compatible servers omit ``index``: a new id starts a new call, else it continues."""
+    def chunk(fragment: dict[str, Any]) -> dict[str, Any]:
+        return {"id": "c", "choices": [{"index": 0, "delta": {"tool_calls": [fragment]}}]}
+    chunks = [chunk({"id": "call_a", "function": {"name": "f", "arguments": '{"x":'}}),
+              chunk({"function": {"arguments": " 1}"}}),
+              chunk({"id": "call_b", "function": {"name": "g", "arguments": "{}"}}),
+              {"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}]
+    message = anthropic_final_message(o2a(chunks))
+    assert [(b.id, b.name, b.input) for b in message.content] == [
+        ("call_a", "f", {"x": 1}), ("call_b", "g", {})]
+
+
+def test_o2a_name_arriving_after_the_first_fragment() -> None:
+    def chunk(fragment: dict[str, Any]) -> dict[str, Any]:
+        return {"id": "c", "choices": [{"index": 0, "delta": {"tool_calls": [fragment]}}]}
+    chunks = [chunk({"index": 0, "id": "call_a", "function": {"arguments": '{"x"'}}),
+              chunk({"index": 0, "function": {"name": "late", "arguments": ": 2}"}}),
+              {"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}]
+    message = anthropic_final_message(o2a(chunks))
+    assert [(b.id, b.name, b.input) for b in message.content] == [("call_a", "late", {"x": 2})]
+
+
+def test_o2a_error_before_any_chunk() -> None:
+    stream = OpenAIToAnthropicStream(model="m", provider="openai")
+    frames = anthropic_frames(stream.error("connection reset", "api_error"))
+    assert frames == [("error", {"type": "error", "error": {"type": "api_error",
+                                                            "message": "connection reset"}})]
+    assert stream.feed({"choices": []}) == [] and stream.finish() == []
