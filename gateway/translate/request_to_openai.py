@@ -27,8 +27,9 @@ Tools. Custom tools become functions (``cache_control``, ``strict`` and the othe
 keys dropped). Server tools (any ``type`` other than ``custom``) are dropped without error.
 Names that OpenAI would reject are replaced through a :class:`ToolNameMap`, returned to the caller
 so that responses and streams can restore the client's names. ``tool_choice``: auto/any/none/tool
--> ``"auto"``/``"required"``/``"none"``/named function; ``disable_parallel_tool_use`` ->
-``parallel_tool_calls: false``. All three are left out when no function tool remains.
+-> ``"auto"``/``"required"``/``"none"``/named function (``"required"`` when the named tool was a
+dropped server tool); ``disable_parallel_tool_use`` -> ``parallel_tool_calls: false``. All three
+are left out when no function tool remains.
 
 Parameters.
 
