@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
-from gateway.errors import ClientError, ClientFormat, error_body, error_types
+from gateway.errors import ClientError, ClientFormat, UpstreamError, error_body, error_types
 from gateway.routing import Target
 from gateway.sse import SSEEvent, frame
 
@@ -190,7 +190,11 @@ class AnthropicPassthrough:
     same_format = True
 
     def request_body(self, body: dict[str, Any], target: Target, stream: bool) -> bytes:
-        out = dict(body)
+        from gateway.translate import strip_unsigned_thinking
+
+        # thinking blocks without a signature come from an earlier turn served by an
+        # OpenAI-format provider through this gateway; Anthropic would reject them
+        out = dict(strip_unsigned_thinking(body))
         out["model"] = target.upstream_model
         return _dumps(out)
 
@@ -271,14 +275,16 @@ class AnthropicToOpenAI:
     def response_body(self, raw: bytes, data: dict[str, Any], target: Target) -> bytes:
         from gateway import translate
 
-        return _dumps(
-            translate.openai_to_anthropic_response(
+        try:
+            message = translate.openai_to_anthropic_response(
                 data,
                 model=target.upstream_model,
                 provider=target.provider.name,
                 tool_names=self.tool_names,
             )
-        )
+        except translate.UpstreamError as exc:  # an error reported inside a 200 body
+            raise UpstreamError(str(exc), status=exc.status, body=exc.anthropic_body()) from exc
+        return _dumps(message)
 
     def error_body(self, status: int, data: Any, text: str) -> dict[str, Any]:
         from gateway import translate

@@ -109,3 +109,31 @@ def test_usage_totals_equal_the_sum_of_the_rows(gw):
     assert totals["requests"] == len(rows)
     exact = sum(r["cost_pico_usd"] or 0 for r in rows)
     assert totals["cost_usd"] == float(Decimal(exact) / 10**12)
+
+
+TRANSLATED = [
+    # OpenAI client -> Anthropic provider: Anthropic's usage convention, priced at Anthropic's table
+    ("openai->anthropic", "/v1/chat/completions", "claude-sonnet-4-6", ANTHROPIC_CACHE, True,
+     (100, 20_000, 3_000, 500, 0), CASES[0][4]),
+    # Anthropic client -> OpenAI provider: OpenAI's convention (prompt includes cached)
+    ("anthropic->openai", "/v1/messages", "gpt-4o-mini", OPENAI_CACHE, False,
+     (1_000, 20_000, 0, 900, 600), CASES[2][4]),
+    # Anthropic client -> xAI: reasoning outside completion_tokens
+    ("anthropic->xai", "/v1/messages", "grok-4", XAI_REASONING, False, (1_000, 20_000, 0, 900, 600), CASES[4][4]),
+]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+@pytest.mark.parametrize(("name", "path", "model", "usage", "anthropic_upstream", "tokens", "cost"), TRANSLATED,
+                         ids=[c[0] for c in TRANSLATED])
+def test_translated(gw, fake, name, path, model, usage, anthropic_upstream, tokens, cost, stream):
+    fake.queue(_reply(model, usage, stream, anthropic_upstream))
+    body = {"model": model, "stream": stream, "messages": [{"role": "user", "content": "x"}]}
+    if path == "/v1/messages":
+        body["max_tokens"] = 50
+    resp = httpx.post(gw.url + path, json=body, timeout=10)
+    assert resp.status_code == 200, resp.text
+    row = gw.row(resp.headers["x-request-id"])
+    got = (row["input_tokens"], row["cache_read_tokens"], row["cache_write_tokens"], row["output_tokens"],
+           row["reasoning_tokens"])
+    assert got == tokens and row["cost_pico_usd"] == cost
