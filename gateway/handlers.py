@@ -24,6 +24,7 @@ from gateway.errors import ClientFormat, GatewayError, UpstreamError, render
 from gateway.parse import check_request, parse_json
 from gateway.providers import upstream_headers
 from gateway.routing import resolve, routing_table
+from gateway.translate import estimate_input_tokens
 
 bp = Blueprint("ekai")
 
@@ -65,8 +66,6 @@ async def count_tokens(request: Request) -> HTTPResponse:
             finally:
                 resp.release()
             return HTTPResponse(raw, status=resp.status, headers=headers, content_type="application/json")
-        from gateway.translate import estimate_input_tokens
-
         headers["x-ekai-estimate"] = "true"
         return proxy.json_response({"input_tokens": estimate_input_tokens(body)}, 200, headers)
     except UpstreamError as exc:

@@ -105,7 +105,8 @@ def test_openai_client_on_claude_unsupported_parameter(gw, fake):
 
 
 def test_openai_client_on_claude_upstream_error_shape(gw, fake):
-    fake.queue(Reply(status=429, headers={"retry-after": "3"},
+    # (no retry-after here: it would cool anthropic down for the tests after this one)
+    fake.queue(Reply(status=429,
                      json={"type": "error", "error": {"type": "rate_limit_error", "message": "Too many tokens"}},
                      provider="anthropic"),
                Reply(status=429, json={"error": {"message": "slow", "code": 429}}, provider="openrouter"))

@@ -88,7 +88,10 @@ def estimate_input_tokens(body: dict[str, Any]) -> int:
     if tools:
         total += TOOLS_SYSTEM_PROMPT
         for tool in tools:
-            definition = {k: tool.get(k) for k in ("name", "description", "input_schema", "type")
-                          if tool.get(k) is not None}
+            definition = {
+                k: tool.get(k)
+                for k in ("name", "description", "input_schema", "type")
+                if tool.get(k) is not None
+            }
             total += TOOL_OVERHEAD + _json_tokens(definition)
     return total

@@ -200,9 +200,7 @@ def _message_from(error: object) -> str | None:
     return None
 
 
-def openai_error_to_anthropic(
-    status: int, body: dict[str, Any] | None, text: str
-) -> dict[str, Any]:
+def openai_error_to_anthropic(status: int, body: dict[str, Any] | None, text: str) -> dict[str, Any]:
     """An OpenAI-family error body (OpenAI, xAI, OpenRouter) -> an Anthropic error body."""
     error = body.get("error", body) if isinstance(body, dict) else None
     message = _message_from(error) or _fallback_message(status, text)
@@ -214,9 +212,7 @@ def openai_error_to_anthropic(
     return anthropic_error_body(anthropic_type_for_status(status), message)
 
 
-def anthropic_error_to_openai(
-    status: int, body: dict[str, Any] | None, text: str
-) -> dict[str, Any]:
+def anthropic_error_to_openai(status: int, body: dict[str, Any] | None, text: str) -> dict[str, Any]:
     """An Anthropic error body -> an OpenAI error body (``param`` is always null)."""
     error = body.get("error") if isinstance(body, dict) else None
     message = _message_from(error) or _fallback_message(status, text)

@@ -77,10 +77,15 @@ Block = dict[str, Any]
 Turn = dict[str, Any]
 
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
-THINKING_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 2048, "high": 4096, "xhigh": 8192,
-                    "max": 16384}
-ADAPTIVE_EFFORTS = {"minimal": "low", "low": "low", "medium": "medium", "high": "high",
-                    "xhigh": "high", "max": "high"}
+THINKING_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 2048, "high": 4096, "xhigh": 8192, "max": 16384}
+ADAPTIVE_EFFORTS = {
+    "minimal": "low",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "xhigh": "high",
+    "max": "high",
+}
 MIN_THINKING_BUDGET = 1024
 PLACEHOLDER_USER_TEXT = "."
 MISSING_RESULT_TEXT = "No result"
@@ -120,9 +125,7 @@ def _image_block(part: dict[str, Any], param: str) -> Block:
         mime, data = _parse_data_url(url, param)
         mime = "image/jpeg" if mime == "image/jpg" else mime
         if mime not in IMAGE_TYPES:
-            raise TranslationError(
-                f"Unsupported image type {mime!r}: use jpeg, png, gif or webp", param
-            )
+            raise TranslationError(f"Unsupported image type {mime!r}: use jpeg, png, gif or webp", param)
         source: dict[str, Any] = {"type": "base64", "media_type": mime, "data": data}
     elif url.startswith(("http://", "https://")):
         source = {"type": "url", "url": url}
@@ -190,8 +193,13 @@ def _thinking_blocks(message: dict[str, Any]) -> list[Block]:
     for item in as_list(message.get("thinking_blocks")):
         item = as_dict(item)
         if item.get("type") == "thinking" and item.get("signature"):
-            blocks.append({"type": "thinking", "thinking": str(item.get("thinking") or ""),
-                           "signature": item["signature"]})
+            blocks.append(
+                {
+                    "type": "thinking",
+                    "thinking": str(item.get("thinking") or ""),
+                    "signature": item["signature"],
+                }
+            )
         elif item.get("type") == "redacted_thinking" and item.get("data"):
             blocks.append({"type": "redacted_thinking", "data": item["data"]})
     return blocks
@@ -204,8 +212,12 @@ def _tool_use_block(call: dict[str, Any], param: str) -> Block:
     name = function.get("name")
     if not isinstance(name, str) or not name:
         raise TranslationError("tool call without a function name", param)
-    return {"type": "tool_use", "id": sanitize_tool_id(call.get("id")), "name": name,
-            "input": parse_arguments(function.get("arguments"))}
+    return {
+        "type": "tool_use",
+        "id": sanitize_tool_id(call.get("id")),
+        "name": name,
+        "input": parse_arguments(function.get("arguments")),
+    }
 
 
 def _assistant_blocks(message: dict[str, Any], index: int, legacy_ids: list[str]) -> list[Block]:
@@ -241,14 +253,17 @@ def _split_messages(messages: list[Any]) -> tuple[list[Block], list[Turn]]:
         if role in ("system", "developer"):
             system += _content_blocks(message.get("content"), f"{param}.content", images=False)
         elif role == "user":
-            turns.append({"role": "user",
-                          "content": _content_blocks(message.get("content"), f"{param}.content")})
+            turns.append(
+                {"role": "user", "content": _content_blocks(message.get("content"), f"{param}.content")}
+            )
         elif role == "assistant":
-            turns.append({"role": "assistant",
-                          "content": _assistant_blocks(message, i, legacy_ids)})
+            turns.append({"role": "assistant", "content": _assistant_blocks(message, i, legacy_ids)})
         elif role in ("tool", "function"):
-            tool_id = message.get("tool_call_id") if role == "tool" else (
-                legacy_ids.pop(0) if legacy_ids else f"call_legacy_{i}")
+            tool_id = (
+                message.get("tool_call_id")
+                if role == "tool"
+                else (legacy_ids.pop(0) if legacy_ids else f"call_legacy_{i}")
+            )
             result: Block = {"type": "tool_result", "tool_use_id": sanitize_tool_id(tool_id)}
             content = _tool_result_content(message.get("content"), f"{param}.content")
             if content is not None:
@@ -272,8 +287,9 @@ def _merge_turns(turns: list[Turn]) -> list[Turn]:
     for turn in merged:
         if turn["role"] == "user":
             content = turn["content"]
-            turn["content"] = ([b for b in content if b["type"] == "tool_result"]
-                               + [b for b in content if b["type"] != "tool_result"])
+            turn["content"] = [b for b in content if b["type"] == "tool_result"] + [
+                b for b in content if b["type"] != "tool_result"
+            ]
     return merged
 
 
@@ -341,8 +357,10 @@ def _unique_id(tool_id: str, seen: set[str]) -> str:
 
 
 def _missing_results(ids: list[str]) -> list[Block]:
-    return [{"type": "tool_result", "tool_use_id": i, "is_error": True,
-             "content": MISSING_RESULT_TEXT} for i in ids]
+    return [
+        {"type": "tool_result", "tool_use_id": i, "is_error": True, "content": MISSING_RESULT_TEXT}
+        for i in ids
+    ]
 
 
 def _strip_final_assistant(turns: list[Turn]) -> list[Turn]:
@@ -369,8 +387,7 @@ def normalize_turns(turns: list[Turn]) -> list[Turn]:
     turns = _merge_turns(turns)
     turns = _strip_final_assistant(turns)
     if not turns or turns[0]["role"] != "user":
-        turns.insert(0, {"role": "user",
-                         "content": [{"type": "text", "text": PLACEHOLDER_USER_TEXT}]})
+        turns.insert(0, {"role": "user", "content": [{"type": "text", "text": PLACEHOLDER_USER_TEXT}]})
     return turns
 
 
@@ -400,8 +417,11 @@ def strip_unsigned_thinking(body: dict[str, Any]) -> dict[str, Any]:
     for message in as_list(body.get("messages")):
         content = as_dict(message).get("content")
         if as_dict(message).get("role") == "assistant" and isinstance(content, list):
-            kept = [b for b in content if not (as_dict(b).get("type") == "thinking"
-                                               and not as_dict(b).get("signature"))]
+            kept = [
+                b
+                for b in content
+                if not (as_dict(b).get("type") == "thinking" and not as_dict(b).get("signature"))
+            ]
             if len(kept) != len(content):
                 changed = True
                 if not kept:
@@ -411,8 +431,11 @@ def strip_unsigned_thinking(body: dict[str, Any]) -> dict[str, Any]:
     if not changed:
         return body
     out = {**body, "messages": messages}
-    turns = [{"role": m["role"], "content": [as_dict(b) for b in as_list(m.get("content"))]}
-             for m in map(as_dict, messages) if m.get("role") in ("user", "assistant")]
+    turns = [
+        {"role": m["role"], "content": [as_dict(b) for b in as_list(m.get("content"))]}
+        for m in map(as_dict, messages)
+        if m.get("role") in ("user", "assistant")
+    ]
     thinking_on = as_dict(out.get("thinking")).get("type") in ("enabled", "adaptive")
     if thinking_on and _tool_loop_lacks_thinking(turns):
         out.pop("thinking")
@@ -456,8 +479,10 @@ def _convert_tool_choice(choice: object, tools: list[dict[str, Any]]) -> dict[st
             return {"type": "tool", "name": name}
     if choice.get("type") == "allowed_tools":
         allowed = as_dict(choice.get("allowed_tools"))
-        names = {as_dict(t.get("function")).get("name") or t.get("name")
-                 for t in map(as_dict, as_list(allowed.get("tools")))}
+        names = {
+            as_dict(t.get("function")).get("name") or t.get("name")
+            for t in map(as_dict, as_list(allowed.get("tools")))
+        }
         tools[:] = [t for t in tools if t["name"] in names] or tools
         return {"type": "any" if allowed.get("mode") == "required" else "auto"}
     raise TranslationError(f"Unsupported tool_choice {choice!r}", "tool_choice")
@@ -472,7 +497,8 @@ def _legacy_function_choice(choice: object) -> object:
 
 def _tools_and_choice(body: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     raw_tools = as_list(body.get("tools")) + [
-        {"type": "function", "function": f} for f in as_list(body.get("functions"))]
+        {"type": "function", "function": f} for f in as_list(body.get("functions"))
+    ]
     tools = [_convert_tool(t, f"tools[{i}]") for i, t in enumerate(raw_tools)]
     raw_choice = body.get("tool_choice")
     if raw_choice is None:
@@ -494,8 +520,7 @@ def _apply_response_format(
     if fmt.get("type") == "json_schema":
         schema = as_dict(as_dict(fmt.get("json_schema")).get("schema")) or dict(_EMPTY_SCHEMA)
         if schema.get("type", "object") != "object":
-            raise TranslationError("response_format schema must describe an object",
-                                   "response_format")
+            raise TranslationError("response_format schema must describe an object", "response_format")
         description = "Respond with a JSON object that matches this schema."
     elif fmt.get("type") == "json_object":
         schema = {"type": "object", "additionalProperties": True, "properties": {}}
@@ -503,8 +528,9 @@ def _apply_response_format(
     else:
         return choice
     if any(t["name"] == JSON_TOOL_NAME for t in tools):
-        raise TranslationError(f"A tool may not be named {JSON_TOOL_NAME!r} together with "
-                               "response_format", "tools")
+        raise TranslationError(
+            f"A tool may not be named {JSON_TOOL_NAME!r} together with response_format", "tools"
+        )
     had_tools = bool(tools)
     tools.append({"name": JSON_TOOL_NAME, "description": description, "input_schema": schema})
     forced = {"type": "tool", "name": JSON_TOOL_NAME}
@@ -571,8 +597,9 @@ def _thinking_must_go(turns: list[Turn], choice: dict[str, Any] | None) -> bool:
     return _tool_loop_lacks_thinking(turns)
 
 
-def _max_tokens(body: dict[str, Any], model: str, limit: int | None,
-                thinking: dict[str, Any] | None) -> tuple[int, dict[str, Any] | None]:
+def _max_tokens(
+    body: dict[str, Any], model: str, limit: int | None, thinking: dict[str, Any] | None
+) -> tuple[int, dict[str, Any] | None]:
     """``max_tokens`` (clamped to the ceiling) and the thinking object adjusted to fit it."""
     requested = _positive_int(body, "max_completion_tokens") or _positive_int(body, "max_tokens")
     ceiling = limit or claude_limits(model).max_output
@@ -613,8 +640,7 @@ def _sampling(body: dict[str, Any], thinking_on: bool) -> dict[str, Any]:
         temperature = min(max(temperature, 0.0), 1.0)
         if not thinking_on or temperature == 1.0:
             out["temperature"] = temperature
-    if top_p is not None and "temperature" not in out and (
-            not thinking_on or 0.95 <= top_p <= 1):
+    if top_p is not None and "temperature" not in out and (not thinking_on or 0.95 <= top_p <= 1):
         out["top_p"] = min(max(top_p, 0.0), 1.0)
     if top_k is not None and top_k > 0 and not thinking_on:
         out["top_k"] = top_k
@@ -639,8 +665,14 @@ def openai_to_anthropic_request(
     turns = normalize_turns(raw_turns)
     if not tools and _has_tool_blocks(turns):
         # Anthropic rejects tool history without `tools`: declare the names, forbid new calls.
-        tools = [{"name": n, "description": "Tool used earlier in this conversation.",
-                  "input_schema": dict(_EMPTY_SCHEMA)} for n in _history_tool_names(turns)]
+        tools = [
+            {
+                "name": n,
+                "description": "Tool used earlier in this conversation.",
+                "input_schema": dict(_EMPTY_SCHEMA),
+            }
+            for n in _history_tool_names(turns)
+        ]
         tools = tools or [{"name": "unused_tool", "input_schema": dict(_EMPTY_SCHEMA)}]
         choice = {"type": "none"}
 

@@ -77,8 +77,14 @@ Part = dict[str, Any]
 TOOL_ERROR_PREFIX = "[tool error] "
 MAX_STOP = 4
 MAX_USER_ID = 64
-_EFFORTS = {"minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "high",
-            "max": "high"}
+_EFFORTS = {
+    "minimal": "low",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "xhigh": "high",
+    "max": "high",
+}
 _TEXT_LIKE = ("text", "search_result")
 
 
@@ -124,14 +130,21 @@ def _document_parts(block: dict[str, Any], provider: str, param: str) -> list[Pa
     if stype == "text":
         return [{"type": "text", "text": str(source.get("data") or "")}]
     if stype == "content":
-        return [{"type": "text", "text": _block_text(as_dict(b))}
-                for b in as_list(source.get("content")) if _block_text(as_dict(b))]
+        return [
+            {"type": "text", "text": _block_text(as_dict(b))}
+            for b in as_list(source.get("content"))
+            if _block_text(as_dict(b))
+        ]
     if stype == "base64" and source.get("media_type") == "application/pdf":
         if provider == "xai":
             raise TranslationError("PDF documents are not supported by xAI", param)
         name = str(block.get("title") or "document.pdf")
-        return [{"type": "file", "file": {
-            "filename": name, "file_data": f"data:application/pdf;base64,{source.get('data')}"}}]
+        return [
+            {
+                "type": "file",
+                "file": {"filename": name, "file_data": f"data:application/pdf;base64,{source.get('data')}"},
+            }
+        ]
     raise TranslationError(f"Unsupported document source {stype!r}", param)
 
 
@@ -219,11 +232,14 @@ def _user_messages(content: object, provider: str, keep_cache: bool, param: str)
 def _reasoning_detail(block: dict[str, Any]) -> dict[str, Any] | None:
     """A signed thinking block -> an OpenRouter ``reasoning_details`` entry."""
     if block.get("type") == "thinking" and block.get("signature"):
-        return {"type": "reasoning.text", "text": block.get("thinking") or "",
-                "signature": block["signature"], "format": "anthropic-claude-v1"}
+        return {
+            "type": "reasoning.text",
+            "text": block.get("thinking") or "",
+            "signature": block["signature"],
+            "format": "anthropic-claude-v1",
+        }
     if block.get("type") == "redacted_thinking" and block.get("data"):
-        return {"type": "reasoning.encrypted", "data": block["data"],
-                "format": "anthropic-claude-v1"}
+        return {"type": "reasoning.encrypted", "data": block["data"], "format": "anthropic-claude-v1"}
     return None
 
 
@@ -239,9 +255,16 @@ def _assistant_message(content: object, provider: str, names: ToolNameMap) -> Me
         if btype == "text":
             texts.append(str(block.get("text") or ""))
         elif btype == "tool_use":
-            calls.append({"id": openai_tool_id(str(block.get("id") or "")), "type": "function",
-                          "function": {"name": names.to_safe(str(block.get("name") or "")),
-                                       "arguments": dump_arguments(block.get("input"))}})
+            calls.append(
+                {
+                    "id": openai_tool_id(str(block.get("id") or "")),
+                    "type": "function",
+                    "function": {
+                        "name": names.to_safe(str(block.get("name") or "")),
+                        "arguments": dump_arguments(block.get("input")),
+                    },
+                }
+            )
         elif btype in ("thinking", "redacted_thinking") and provider == "openrouter":
             detail = _reasoning_detail(block)
             if detail:
@@ -258,8 +281,7 @@ def _assistant_message(content: object, provider: str, names: ToolNameMap) -> Me
     return message
 
 
-def _messages(body: dict[str, Any], provider: str, model: str,
-              names: ToolNameMap) -> list[Message]:
+def _messages(body: dict[str, Any], provider: str, model: str, names: ToolNameMap) -> list[Message]:
     keep_cache = _keeps_cache_control(provider, model)
     messages: list[Message] = []
     system = _system_message(body.get("system"), keep_cache)
@@ -350,8 +372,7 @@ def _tools(body: dict[str, Any], names: ToolNameMap) -> list[dict[str, Any]]:
         if isinstance(tool.get("description"), str) and tool["description"]:
             function["description"] = tool["description"]
         schema = tool.get("input_schema")
-        function["parameters"] = schema if isinstance(schema, dict) else {
-            "type": "object", "properties": {}}
+        function["parameters"] = schema if isinstance(schema, dict) else {"type": "object", "properties": {}}
         tools.append({"type": "function", "function": function})
     return tools
 
@@ -415,12 +436,13 @@ def _reasoning_fields(body: dict[str, Any], provider: str, model: str) -> dict[s
 
 
 def _response_format(body: dict[str, Any]) -> dict[str, Any] | None:
-    fmt = as_dict(as_dict(body.get("output_config")).get("format")) or as_dict(
-        body.get("output_format"))
+    fmt = as_dict(as_dict(body.get("output_config")).get("format")) or as_dict(body.get("output_format"))
     if fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
         return None
-    return {"type": "json_schema",
-            "json_schema": {"name": "response", "schema": fmt["schema"], "strict": False}}
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": "response", "schema": fmt["schema"], "strict": False},
+    }
 
 
 def _user_field(body: dict[str, Any], provider: str) -> dict[str, Any]:

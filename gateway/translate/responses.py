@@ -57,25 +57,32 @@ Block = dict[str, Any]
 
 def _thinking_entry(block: Block) -> dict[str, Any] | None:
     if block.get("type") == "thinking":
-        return {"type": "thinking", "thinking": block.get("thinking") or "",
-                "signature": block.get("signature") or ""}
+        return {
+            "type": "thinking",
+            "thinking": block.get("thinking") or "",
+            "signature": block.get("signature") or "",
+        }
     if block.get("type") == "redacted_thinking":
         return {"type": "redacted_thinking", "data": block.get("data") or ""}
     return None
 
 
 def _openai_tool_call(block: Block) -> dict[str, Any]:
-    return {"id": block.get("id") or new_tool_id(), "type": "function",
-            "function": {"name": block.get("name") or "",
-                         "arguments": dump_arguments(block.get("input"))}}
+    return {
+        "id": block.get("id") or new_tool_id(),
+        "type": "function",
+        "function": {"name": block.get("name") or "", "arguments": dump_arguments(block.get("input"))},
+    }
 
 
 def anthropic_to_openai_response(msg: dict[str, Any], *, model: str) -> dict[str, Any]:
     """An Anthropic ``Message`` -> an OpenAI ``chat.completion`` reporting ``model``."""
     if not isinstance(msg, dict) or msg.get("type") == "error":
         error = as_dict(as_dict(msg).get("error"))
-        raise UpstreamError(str(error.get("message") or "Upstream returned an error body"),
-                            error_type=str(error.get("type") or "api_error"))
+        raise UpstreamError(
+            str(error.get("message") or "Upstream returned an error body"),
+            error_type=str(error.get("type") or "api_error"),
+        )
     texts: list[str] = []
     reasoning: list[str] = []
     thinking_blocks: list[dict[str, Any]] = []
@@ -148,8 +155,11 @@ def upstream_error_from(error: object) -> UpstreamError:
     status = as_int(code)
     if status is None or not 400 <= status <= 599:
         status = 502
-    return UpstreamError(message, error_type=anthropic_type_for_openai(
-        etype if isinstance(etype, str) else None, code), status=status)
+    return UpstreamError(
+        message,
+        error_type=anthropic_type_for_openai(etype if isinstance(etype, str) else None, code),
+        status=status,
+    )
 
 
 def _thinking_blocks(message: dict[str, Any]) -> list[Block]:
@@ -157,8 +167,13 @@ def _thinking_blocks(message: dict[str, Any]) -> list[Block]:
     blocks: list[Block] = []
     for detail in map(as_dict, as_list(message.get("reasoning_details"))):
         if detail.get("type") == "reasoning.text" and detail.get("text"):
-            blocks.append({"type": "thinking", "thinking": detail["text"],
-                           "signature": str(detail.get("signature") or "")})
+            blocks.append(
+                {
+                    "type": "thinking",
+                    "thinking": detail["text"],
+                    "signature": str(detail.get("signature") or ""),
+                }
+            )
         elif detail.get("type") == "reasoning.encrypted" and detail.get("data"):
             blocks.append({"type": "redacted_thinking", "data": detail["data"]})
     if blocks:
@@ -179,10 +194,12 @@ def anthropic_tool_use(call: dict[str, Any], tool_names: ToolNameMap | None) -> 
     """An OpenAI tool call (complete) -> an Anthropic ``tool_use`` block."""
     function = as_dict(call.get("function"))
     name = str(function.get("name") or "")
-    return {"type": "tool_use",
-            "id": sanitize_tool_id(call.get("id")) if call.get("id") else new_tool_id(),
-            "name": tool_names.restore(name) if tool_names else name,
-            "input": parse_arguments(function.get("arguments"))}
+    return {
+        "type": "tool_use",
+        "id": sanitize_tool_id(call.get("id")) if call.get("id") else new_tool_id(),
+        "name": tool_names.restore(name) if tool_names else name,
+        "input": parse_arguments(function.get("arguments")),
+    }
 
 
 def openai_to_anthropic_response(
@@ -211,8 +228,7 @@ def openai_to_anthropic_response(
         stop_reason = stop_reason_for(choice.get("finish_reason"), has_tool_calls=bool(calls))
     upstream_id = resp.get("id")
     return {
-        "id": "msg_" + (upstream_id if isinstance(upstream_id, str) and upstream_id
-                        else uuid.uuid4().hex),
+        "id": "msg_" + (upstream_id if isinstance(upstream_id, str) and upstream_id else uuid.uuid4().hex),
         "type": "message",
         "role": "assistant",
         "model": model,

@@ -109,10 +109,11 @@ class AnthropicToOpenAIStream:
 
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         payload: dict[str, Any] = {
-            "id": self._id, "object": "chat.completion.chunk", "created": self._created,
+            "id": self._id,
+            "object": "chat.completion.chunk",
+            "created": self._created,
             "model": self._model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None,
-                         "finish_reason": finish_reason}],
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
         }
         if self._include_usage:
             payload["usage"] = None
@@ -152,15 +153,15 @@ class AnthropicToOpenAIStream:
             return [PING_COMMENT]
         if kind == "error":
             error = as_dict(data.get("error"))
-            return self.error(str(error.get("message") or "Upstream error"),
-                              str(error.get("type") or "api_error"))
+            return self.error(
+                str(error.get("message") or "Upstream error"), str(error.get("type") or "api_error")
+            )
         return []  # unknown event types are ignored, as the Anthropic SDK does
 
     def _message_start(self, message: dict[str, Any]) -> list[bytes]:
         if isinstance(message.get("id"), str) and not self._started:
             self._id = "chatcmpl-" + message["id"]
-        self._usage.update({k: v for k, v in as_dict(message.get("usage")).items()
-                            if v is not None})
+        self._usage.update({k: v for k, v in as_dict(message.get("usage")).items() if v is not None})
         return self._start()
 
     def _block_start(self, index: int, block: dict[str, Any]) -> list[bytes]:
@@ -177,8 +178,12 @@ class AnthropicToOpenAIStream:
             tool_input = block.get("input")
             prefilled = isinstance(tool_input, dict) and bool(tool_input)
             arguments = json.dumps(tool_input) if prefilled else ""
-            call = {"index": k, "id": block.get("id") or new_tool_id(), "type": "function",
-                    "function": {"name": block.get("name") or "", "arguments": arguments}}
+            call = {
+                "index": k,
+                "id": block.get("id") or new_tool_id(),
+                "type": "function",
+                "function": {"name": block.get("name") or "", "arguments": arguments},
+            }
             return [*self._start(), self._chunk({"tool_calls": [call]})]
         if btype == "thinking":
             text = str(block.get("thinking") or "")
@@ -216,8 +221,11 @@ class AnthropicToOpenAIStream:
     def _block_stop(self, index: int) -> list[bytes]:
         entry: dict[str, Any] | None = None
         if index in self._thinking:
-            entry = {"type": "thinking", "thinking": "".join(self._thinking.pop(index)),
-                     "signature": self._signatures.pop(index, "")}
+            entry = {
+                "type": "thinking",
+                "thinking": "".join(self._thinking.pop(index)),
+                "signature": self._signatures.pop(index, ""),
+            }
         elif index in self._redacted:
             entry = {"type": "redacted_thinking", "data": self._redacted.pop(index)}
         if entry is None:
@@ -238,10 +246,18 @@ class AnthropicToOpenAIStream:
             finish = "stop"  # only the JSON-format emulation was called
         frames = [*self._start(), self._chunk({}, finish)]
         if self._include_usage:
-            frames.append(openai_frame({
-                "id": self._id, "object": "chat.completion.chunk", "created": self._created,
-                "model": self._model, "choices": [],
-                "usage": openai_usage_from_anthropic(self._usage)}))
+            frames.append(
+                openai_frame(
+                    {
+                        "id": self._id,
+                        "object": "chat.completion.chunk",
+                        "created": self._created,
+                        "model": self._model,
+                        "choices": [],
+                        "usage": openai_usage_from_anthropic(self._usage),
+                    }
+                )
+            )
         frames.append(DONE)
         self._done = True
         return frames
@@ -284,8 +300,14 @@ class _Call:
 class OpenAIToAnthropicStream:
     """Translate Chat Completions chunks (OpenAI, xAI, OpenRouter...) into Anthropic events."""
 
-    def __init__(self, *, model: str, provider: str, tool_names: ToolNameMap | None = None,
-                 input_tokens_estimate: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        model: str,
+        provider: str,
+        tool_names: ToolNameMap | None = None,
+        input_tokens_estimate: int = 0,
+    ) -> None:
         self._model = model
         self._provider = provider
         self._names = tool_names
@@ -313,20 +335,36 @@ class OpenAIToAnthropicStream:
         if isinstance(upstream_id, str) and upstream_id:
             self._id = "msg_" + upstream_id
         message: dict[str, Any] = {
-            "id": self._id, "type": "message", "role": "assistant", "model": self._model,
-            "content": [], "stop_reason": None, "stop_sequence": None,
-            "usage": {"input_tokens": self._estimate, "cache_creation_input_tokens": 0,
-                      "cache_read_input_tokens": 0, "output_tokens": 0},
+            "id": self._id,
+            "type": "message",
+            "role": "assistant",
+            "model": self._model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": self._estimate,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+                "output_tokens": 0,
+            },
         }
-        return [anthropic_frame("message_start", {"type": "message_start", "message": message}),
-                anthropic_frame("ping", {"type": "ping"})]
+        return [
+            anthropic_frame("message_start", {"type": "message_start", "message": message}),
+            anthropic_frame("ping", {"type": "ping"}),
+        ]
 
     def _open_block(self, kind: str, body: dict[str, Any]) -> list[bytes]:
         frames = self._close_block()
         self._block += 1
         self._open = kind
-        return [*frames, anthropic_frame("content_block_start", {
-            "type": "content_block_start", "index": self._block, "content_block": body})]
+        return [
+            *frames,
+            anthropic_frame(
+                "content_block_start",
+                {"type": "content_block_start", "index": self._block, "content_block": body},
+            ),
+        ]
 
     def _close_block(self) -> list[bytes]:
         if self._open is None:
@@ -339,14 +377,15 @@ class OpenAIToAnthropicStream:
             self._live.closed = True
             self._live = None
         self._open = None
-        frames.append(anthropic_frame("content_block_stop",
-                                      {"type": "content_block_stop", "index": self._block}))
+        frames.append(
+            anthropic_frame("content_block_stop", {"type": "content_block_stop", "index": self._block})
+        )
         return frames
 
     def _delta(self, delta: dict[str, Any]) -> bytes:
-        return anthropic_frame("content_block_delta",
-                               {"type": "content_block_delta", "index": self._block,
-                                "delta": delta})
+        return anthropic_frame(
+            "content_block_delta", {"type": "content_block_delta", "index": self._block, "delta": delta}
+        )
 
     # chunks
 
@@ -366,8 +405,7 @@ class OpenAIToAnthropicStream:
             frames += self._choice_delta(as_dict(choice.get("delta")))
             finish = choice.get("finish_reason")
             if is_error_finish(finish):
-                return frames + self._upstream_error(
-                    {"message": "Upstream reported finish_reason \"error\""})
+                return frames + self._upstream_error({"message": 'Upstream reported finish_reason "error"'})
             if isinstance(finish, str) and finish:
                 self._finish = finish
         return frames
@@ -395,15 +433,13 @@ class OpenAIToAnthropicStream:
                 self._signature = detail["signature"]
         text = delta.get("reasoning_content") or delta.get("reasoning")
         if not isinstance(text, str) or not text:
-            text = "".join(str(d.get("text") or "") for d in details
-                           if d.get("type") == "reasoning.text")
+            text = "".join(str(d.get("text") or "") for d in details if d.get("type") == "reasoning.text")
         if not text:
             return []
         frames: list[bytes] = []
         if self._open != "thinking":
             frames += self._end_tool_phase()
-            frames += self._open_block("thinking",
-                                       {"type": "thinking", "thinking": "", "signature": ""})
+            frames += self._open_block("thinking", {"type": "thinking", "thinking": "", "signature": ""})
         self._chars += len(text)
         return [*frames, self._delta({"type": "thinking_delta", "thinking": text})]
 
@@ -459,9 +495,12 @@ class OpenAIToAnthropicStream:
         return None
 
     def _go_live(self, call: _Call) -> list[bytes]:
-        body = {"type": "tool_use",
-                "id": sanitize_tool_id(call.id) if call.id else new_tool_id(),
-                "name": self._restore(call.name or "unknown_tool"), "input": {}}
+        body = {
+            "type": "tool_use",
+            "id": sanitize_tool_id(call.id) if call.id else new_tool_id(),
+            "name": self._restore(call.name or "unknown_tool"),
+            "input": {},
+        }
         frames = self._open_block("tool", body)
         call.started = True
         self._live = call
@@ -495,9 +534,12 @@ class OpenAIToAnthropicStream:
     def _final_usage(self) -> dict[str, int]:
         if self._usage is not None:
             return anthropic_usage_from_openai(self._usage, provider=self._provider)
-        return {"input_tokens": self._estimate, "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
-                "output_tokens": -(-self._chars // CHARS_PER_TOKEN)}
+        return {
+            "input_tokens": self._estimate,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "output_tokens": -(-self._chars // CHARS_PER_TOKEN),
+        }
 
     def finish(self) -> list[bytes]:
         """Frames for ``[DONE]`` or the end of the upstream body."""
@@ -508,11 +550,17 @@ class OpenAIToAnthropicStream:
             return frames + self._close_block() + self.error(EARLY_END_MESSAGE, "api_error")
         frames += self._end_tool_phase() + self._close_block()
         saw_tools = any(c.started for c in self._calls.values())
-        stop = "refusal" if self._refusal else stop_reason_for(self._finish,
-                                                                has_tool_calls=saw_tools)
-        frames.append(anthropic_frame("message_delta", {
-            "type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
-            "usage": self._final_usage()}))
+        stop = "refusal" if self._refusal else stop_reason_for(self._finish, has_tool_calls=saw_tools)
+        frames.append(
+            anthropic_frame(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": stop, "stop_sequence": None},
+                    "usage": self._final_usage(),
+                },
+            )
+        )
         frames.append(anthropic_frame("message_stop", {"type": "message_stop"}))
         self._done = True
         return frames
@@ -523,13 +571,14 @@ class OpenAIToAnthropicStream:
         if not isinstance(message, str) or not message:
             message = "Upstream reported an error"
         etype = error_dict.get("type")
-        return self.error(message, anthropic_type_for_openai(
-            etype if isinstance(etype, str) else None, error_dict.get("code")))
+        return self.error(
+            message,
+            anthropic_type_for_openai(etype if isinstance(etype, str) else None, error_dict.get("code")),
+        )
 
     def error(self, message: str, type: str = "api_error") -> list[bytes]:
         """A mid-stream failure as ``event: error`` (``type`` is an Anthropic error type)."""
         if self._done:
             return []
         self._done = True
-        return [anthropic_frame("error", {"type": "error",
-                                          "error": {"type": type, "message": message}})]
+        return [anthropic_frame("error", {"type": "error", "error": {"type": type, "message": message}})]
