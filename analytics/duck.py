@@ -17,6 +17,13 @@ the writer and the writer never blocks a reader; the only harm a reader can do i
 transaction open for long, which stops checkpoints and lets the `-wal` file grow. So nothing here
 keeps the file attached longer than a query (`ekai sql`) or a copy (`snapshot`).
 
+One process, one SQLite. The sqlite extension carries its own copy of SQLite, separate from
+Python's `sqlite3`. SQLite's locks are POSIX advisory locks, which belong to the process, so two
+copies with the same file open in one process can drop each other's locks (sqlite.org,
+"How To Corrupt An SQLite Database File", 2.2.1); a test that did so here died of a bus error.
+So never use these connections inside the process that writes the file (the gateway reads its
+own database, for `/usage`, with `sqlite3`). Separate processes are safe: that is WAL's design.
+
 The sqlite extension. DuckDB's Python wheel does not contain the sqlite extension and by default
 downloads it at run time, which fails on a machine that reaches only PyPI. The PyPI wheel
 `duckdb-extension-sqlite-scanner` (pinned to the same version as `duckdb` in pyproject.toml)

@@ -10,7 +10,8 @@ file, line and key.)
 Files are found as the gateway finds them: `pricing.files` in ekai.yaml (globs relative to the
 config's folder, merged in order, later entries win), defaulting to `pricing/*.yaml`.
 Each model is entered under its client-facing name and, when different, its provider id, so rows
-whose `model` is an alias still find their price through `provider_model`.
+whose `model` is an alias still find their price through `provider_model`. Only base prices are
+read; long-prompt `tiers` are ignored (see `queries.cache_savings`).
 """
 
 from __future__ import annotations
@@ -83,7 +84,12 @@ def parse_table(data: Any, source: str) -> tuple[dict[tuple[str, str], Price], l
         if not isinstance(name, str) or not isinstance(spec, dict) or p_in is None:
             problems.append(f"{source}: models.{name}: needs a numeric `input` price")
             continue
-        price = Price(p_in, _number(spec.get("cache_read")), _number(spec.get("cache_write")))
+        price = Price(
+            p_in,
+            _number(spec.get("cache_read")),
+            _number(spec.get("cache_write")),
+            _number(spec.get("cache_write_1h")),
+        )
         names[(provider, name)] = price
         if isinstance(spec.get("id"), str):
             entries[(provider, spec["id"])] = price

@@ -319,11 +319,12 @@ def cost_by(con: duckdb.DuckDBPyConnection, f: Filters, *, by: Split = "model") 
 
 
 class Price(NamedTuple):
-    """USD per 1M tokens. A None cache price means the table does not list it."""
+    """A model's base prices at one provider, USD per 1M tokens (None: the table omits it)."""
 
     input: float
     cache_read: float | None = None
     cache_write: float | None = None
+    cache_write_1h: float | None = None
 
 
 Prices = Mapping[tuple[str, str], Price]
@@ -339,23 +340,26 @@ SAVINGS_SCHEMA: dict[str, Any] = {
 }
 
 
-def _usd(tokens: int, per_million: float | None) -> float | None:
-    """`tokens` at `per_million` USD per 1M; 0 without tokens, None when the rate is unknown."""
-    if tokens == 0:
-        return 0.0
-    return None if per_million is None else tokens * per_million / 1e6
-
-
 def price_cache_tokens(
-    reads: int, writes: int, price: Price | None
+    reads: int, writes: int, writes_1h: int, price: Price | None
 ) -> tuple[float | None, float | None]:
-    """(saved on cache reads, extra paid for cache writes) in USD, against the input price."""
-    read_gap = write_gap = None
-    if price is not None and price.cache_read is not None:
-        read_gap = price.input - price.cache_read
-    if price is not None and price.cache_write is not None:
-        write_gap = price.cache_write - price.input
-    return _usd(reads, read_gap), _usd(writes, write_gap)
+    """(saved on cache reads, extra paid for cache writes) in USD, against the input price.
+
+    Follows the gateway's cost formula (gateway/pricing.py): a cache price the table lacks is
+    billed at the input price (so it saves nothing and costs nothing extra), and the 1-hour
+    part of the writes is priced at `cache_write_1h`, else `cache_write`. Both are None when
+    the model has no price at all.
+    """
+    if price is None:
+        return None, None
+    read_rate = price.input if price.cache_read is None else price.cache_read
+    write_rate = price.input if price.cache_write is None else price.cache_write
+    write_1h_rate = write_rate if price.cache_write_1h is None else price.cache_write_1h
+    saved = reads * (price.input - read_rate)
+    extra = (writes - writes_1h) * (write_rate - price.input) + writes_1h * (
+        write_1h_rate - price.input
+    )
+    return saved / 1e6, extra / 1e6
 
 
 def lookup_price(prices: Prices, provider: str, model: str, provider_model: str) -> Price | None:
@@ -369,15 +373,17 @@ def lookup_price(prices: Prices, provider: str, model: str, provider_model: str)
 
 
 def cache_savings(con: duckdb.DuckDBPyConnection, f: Filters, prices: Prices) -> pl.DataFrame:
-    """What prompt caching saved per provider and model, at today's prices.
+    """What prompt caching saved per provider and model, at today's base prices.
 
     For each (provider, model), with prices per 1M tokens from the price tables:
       saved_on_reads  = cache_read_tokens  * (input - cache_read)
-      extra_on_writes = cache_write_tokens * (cache_write - input)   (writes usually cost more)
+      extra_on_writes = cache_write_tokens * (cache_write - input)   (writes usually cost more;
+                        the 1-hour part at cache_write_1h)
       net_saved       = saved_on_reads - extra_on_writes
     i.e. what those prompt tokens would have cost uncached minus what they cost. The rows store
-    no prices, so this uses the current tables: an approximation when prices changed within the
-    period. Parts with tokens but no known price are null (and so is `net_saved_usd`).
+    costs but not the prices behind them, so this prices the token sums with the current tables:
+    an approximation when prices changed within the period, and long-prompt price tiers are not
+    applied (base prices only). A model with no price has null savings.
 
     The token sums run in DuckDB over every row; only the small per-model result is priced here.
     """
@@ -387,15 +393,16 @@ def cache_savings(con: duckdb.DuckDBPyConnection, f: Filters, prices: Prices) ->
         f"""
         SELECT coalesce(provider, '(unknown)'), coalesce(model, '(unknown)'),
                coalesce(provider_model, ''),
-               sum(cache_read_tokens)::BIGINT, sum(cache_write_tokens)::BIGINT
+               sum(cache_read_tokens)::BIGINT, sum(cache_write_tokens)::BIGINT,
+               sum(cache_write_1h_tokens)::BIGINT
         FROM usage {clause}
         GROUP BY ALL
         """,
         params,
     ).fetchall()
     priced = [
-        (provider, model, reads, writes, *price_cache_tokens(reads, writes, price))
-        for provider, model, provider_model, reads, writes in sums
+        (provider, model, reads, writes, *price_cache_tokens(reads, writes, writes_1h, price))
+        for provider, model, provider_model, reads, writes, writes_1h in sums
         for price in [lookup_price(prices, provider, model, provider_model)]
     ]
     rows = pl.DataFrame(priced, schema=list(SAVINGS_SCHEMA)[:-1], orient="row")
