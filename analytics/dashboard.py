@@ -237,16 +237,21 @@ def _(db_path, held, refresh):
     if _old is not None:
         _old.close()
     try:
-        con = duck.snapshot(db_path)
-        held["con"] = con
+        snap = duck.snapshot(db_path)
+        held["con"] = snap
         problem = None
     except duck.DatabaseMissing:
-        con, problem = None, "missing"
+        snap, problem = None, "missing"
     except duck.AnalyticsError as _exc:
-        con, problem = None, str(_exc)
+        snap, problem = None, str(_exc)
     now = datetime.now(UTC).replace(tzinfo=None)
-    everything = q.filter_options(con) if con is not None else q.FilterOptions()
+    everything = q.filter_options(snap) if snap is not None else q.FilterOptions()
 
+    return everything, now, problem, snap
+
+
+@app.cell(hide_code=True)
+def _(db_path, everything, problem, snap):
     if problem == "missing":
         _message = mo.callout(
             mo.md(
@@ -283,8 +288,10 @@ def _(db_path, held, refresh):
             ),
             kind="info",
         )
-    mo.stop(con is None or everything.requests == 0, _message)
-    return con, everything, now
+    # Everything that reads data depends on `con`, which exists only past this point.
+    mo.stop(snap is None or everything.requests == 0, _message)
+    con = snap
+    return (con,)
 
 
 @app.cell(hide_code=True)
@@ -316,12 +323,13 @@ def _(con, everything, flt, period):
             kind="warn",
         ),
     )
-    return (totals,)
+    selected = flt  # the filters, once they are known to match rows: the charts use these
+    return selected, totals
 
 
 @app.cell(hide_code=True)
-def _(con, flt, price_book):
-    savings = q.cache_savings(con, flt, price_book.prices)
+def _(con, price_book, selected):
+    savings = q.cache_savings(con, selected, price_book.prices)
     net_saved = q.total_savings(savings)
     return net_saved, savings
 
@@ -363,8 +371,8 @@ def _(net_saved, totals):
 
 
 @app.cell(hide_code=True)
-def _(bucket_unit, con, flt, split):
-    over_time = q.spend_over_time(con, flt, bucket=bucket_unit, split=split.value)
+def _(bucket_unit, con, selected, split):
+    over_time = q.spend_over_time(con, selected, bucket=bucket_unit, split=split.value)
     _data = utc_text(over_time, "bucket").with_columns(
         pl.col("bucket")
         .str.replace("T", " ")
@@ -419,9 +427,9 @@ def _(totals):
 
 
 @app.cell(hide_code=True)
-def _(con, flt):
-    by_model = q.cost_by(con, flt, by="model")
-    by_provider = q.cost_by(con, flt, by="provider")
+def _(con, selected):
+    by_model = q.cost_by(con, selected, by="model")
+    by_provider = q.cost_by(con, selected, by="provider")
 
     def _bars(frame, title):
         return (
@@ -472,8 +480,8 @@ def _(net_saved, price_book, savings):
 
 
 @app.cell(hide_code=True)
-def _(con, flt):
-    lat = q.latency(con, flt)
+def _(con, selected):
+    lat = q.latency(con, selected)
     _long = (
         lat.with_columns(pl.concat_str("provider", pl.lit(" / "), "model").alias("route"))
         .unpivot(
@@ -516,10 +524,10 @@ def _(con, flt):
 
 
 @app.cell(hide_code=True)
-def _(con, flt):
-    errors_by_provider = q.errors_by(con, flt, by="provider")
-    errors_by_model = q.errors_by(con, flt, by="model")
-    recent = q.recent_errors(con, flt, limit=20)
+def _(con, selected):
+    errors_by_provider = q.errors_by(con, selected, by="provider")
+    errors_by_model = q.errors_by(con, selected, by="model")
+    recent = q.recent_errors(con, selected, limit=20)
     mo.vstack(
         [
             mo.md("### Errors"),
@@ -542,8 +550,8 @@ def _(con, flt):
 
 
 @app.cell(hide_code=True)
-def _(con, flt):
-    latest = q.latest_requests(con, flt, limit=100)
+def _(con, selected):
+    latest = q.latest_requests(con, selected, limit=100)
     mo.vstack(
         [
             mo.md("### Latest requests"),
