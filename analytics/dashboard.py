@@ -36,6 +36,7 @@ with app.setup:
         sys.path.insert(0, _root)
 
     import altair as alt
+    import duckdb
     import marimo as mo
     import polars as pl
 
@@ -167,14 +168,21 @@ def _():
 
 
 @app.cell(hide_code=True)
-def _(db_path):
-    # Read once per page load: what the filter lists can offer (see the module docstring).
+def _():
+    # Holds the current snapshot so a refresh can close the previous one (its memory is freed
+    # at once instead of whenever the garbage collector gets to it), and hands the snapshot the
+    # filter lists were read from to the first data run.
+    held: dict[str, duckdb.DuckDBPyConnection] = {}
+    return (held,)
+
+
+@app.cell(hide_code=True)
+def _(db_path, held):
+    # The filter lists are read once per page load (see the module docstring), from a snapshot
+    # that the first data run then reuses: opening the page reads the file once, not twice.
     try:
-        _con = duck.connect(db_path)
-        try:
-            options = q.filter_options(_con)
-        finally:
-            _con.close()
+        held["initial"] = duck.snapshot(db_path)
+        options = q.filter_options(held["initial"])
     except duck.AnalyticsError:
         options = q.FilterOptions()
     return (options,)
@@ -223,21 +231,14 @@ def _(bucket, custom, db_path, formats, models, period, providers, refresh, spli
 
 
 @app.cell(hide_code=True)
-def _():
-    # Holds the current snapshot so a refresh can close the previous one (its memory is freed
-    # at once instead of whenever the garbage collector gets to it).
-    held: dict[str, object] = {}
-    return (held,)
-
-
-@app.cell(hide_code=True)
 def _(db_path, held, refresh):
     refresh.value  # re-run (and re-read the file) on every tick of the refresh control
+    _initial = held.pop("initial", None)
     _old = held.pop("con", None)
     if _old is not None:
         _old.close()
     try:
-        snap = duck.snapshot(db_path)
+        snap = _initial if _initial is not None else duck.snapshot(db_path)
         held["con"] = snap
         problem = None
     except duck.DatabaseMissing:

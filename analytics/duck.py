@@ -209,19 +209,71 @@ def connect(db: str | Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
+# What `snapshot` copies: the columns the figures and listings use, with their types (for
+# filling in a column an older database lacks). Copying costs time per column and row (the
+# sqlite scanner converts value by value), so bookkeeping columns such as `price_version` and
+# anything added to the table later stay in the file; `ekai sql` sees them all.
+SNAPSHOT_COLUMNS: dict[str, str] = {
+    "id": "BIGINT",
+    "ts": "VARCHAR",
+    "request_id": "VARCHAR",
+    "client_format": "VARCHAR",
+    "provider": "VARCHAR",
+    "model": "VARCHAR",
+    "provider_model": "VARCHAR",
+    "stream": "BIGINT",
+    "status": "BIGINT",
+    "input_tokens": "BIGINT",
+    "cache_read_tokens": "BIGINT",
+    "cache_write_tokens": "BIGINT",
+    "cache_write_1h_tokens": "BIGINT",
+    "output_tokens": "BIGINT",
+    "reasoning_tokens": "BIGINT",
+    "cost_usd": "DOUBLE",
+    "latency_ms": "DOUBLE",
+    "ttft_ms": "DOUBLE",
+    "error": "VARCHAR",
+    "attempts": "VARCHAR",
+}
+
+
+def snapshot_select(present: set[str]) -> str:
+    """The SELECT list that copies SNAPSHOT_COLUMNS from a table with the columns `present`.
+
+    `ts` is parsed to a UTC TIMESTAMP (NULL where the text does not parse); a column the table
+    lacks becomes NULL (0 for token counts) of the right type, so the queries need not care.
+    """
+    parts = []
+    for name, kind in SNAPSHOT_COLUMNS.items():
+        if name == "ts":
+            parts.append("timezone('UTC', TRY_CAST(ts AS TIMESTAMPTZ)) AS ts")
+        elif name in present:
+            parts.append(name)
+        else:
+            default = "0" if name.endswith("_tokens") else "NULL"
+            parts.append(f"CAST({default} AS {kind}) AS {name}")
+    return ", ".join(parts)
+
+
 def snapshot(db: str | Path) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection holding an in-memory copy of the usage table, detached from the file.
 
-    The copy has every column of the SQLite table; `ts` becomes a TIMESTAMP in UTC (NULL where
-    the text does not parse), so time filters and buckets need no per-query string parsing.
+    The copy has the SNAPSHOT_COLUMNS, with `ts` as a TIMESTAMP in UTC, so time filters and
+    buckets need no per-query string parsing.
     """
     con = new_connection()
     try:
         attach(con, db)
+        present = {
+            str(row[0])
+            for row in con.execute(
+                "SELECT column_name FROM duckdb_columns() "
+                "WHERE database_name = ? AND table_name = 'usage'",
+                [ATTACHED],
+            ).fetchall()
+        }
         con.execute(
-            "CREATE TABLE usage AS SELECT * REPLACE "
-            "(timezone('UTC', TRY_CAST(ts AS TIMESTAMPTZ)) AS ts) "
-            f"FROM {ATTACHED}.usage"
+            f"CREATE TABLE usage AS SELECT {snapshot_select(present)} FROM {ATTACHED}.usage"
         )
         con.execute(f"DETACH {ATTACHED}")
     except BaseException:

@@ -491,3 +491,28 @@ def test_reading_never_holds_up_the_writer(tmp_path: Path) -> None:
     checker = sqlite3.connect(db)
     assert checker.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
     checker.close()
+
+
+def test_snapshot_of_a_table_with_only_the_contract_columns(tmp_path: Path) -> None:
+    """A database from before ekai's added columns (or another writer) still works."""
+    db = tmp_path / "old.db"
+    con = sqlite3.connect(db)
+    con.execute(
+        "CREATE TABLE usage (id INTEGER PRIMARY KEY, ts TEXT, request_id TEXT, "
+        "client_format TEXT, provider TEXT, model TEXT, provider_model TEXT, stream INTEGER, "
+        "status INTEGER, input_tokens INTEGER, cache_read_tokens INTEGER, "
+        "cache_write_tokens INTEGER, output_tokens INTEGER, reasoning_tokens INTEGER, "
+        "cost_usd REAL, latency_ms REAL, ttft_ms REAL, error TEXT)"
+    )
+    con.execute(
+        "INSERT INTO usage VALUES (1, '2026-11-01T09:00:00.000Z', 'r1', 'openai', 'openai', "
+        "'gpt-5', 'gpt-5', 0, 200, 10, 1000, 0, 5, 0, 0.01, 100.0, 50.0, NULL)"
+    )
+    con.commit()
+    con.close()
+    snap = duck.snapshot(db)
+    assert q.totals(snap, ALL).cache_read_tokens == 1000
+    assert q.recent_errors(snap, ALL).height == 0
+    savings = q.cache_savings(snap, ALL, {("openai", "gpt-5"): q.Price(1.25, 0.125)})
+    assert savings["net_saved_usd"][0] == pytest.approx(1000 * 1.125 / 1e6)
+    assert snap.execute("SELECT attempts, cache_write_1h_tokens FROM usage").fetchone() == (None, 0)
