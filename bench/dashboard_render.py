@@ -7,8 +7,8 @@ temporary usage database with the gateway's schema, plus demo price tables and a
 then measures the first render three ways:
 
 1. queries: the exact sequence of reads and query functions the dashboard's first render runs
-   (filter lists from the live view, the snapshot, then every figure), each timed, in this
-   process. This is the data work, with no marimo or browser in it.
+   (one snapshot of the file, the filter lists from it, then every figure), each timed, in
+   this process. This is the data work, with no marimo or browser in it.
 2. app.run(): the whole notebook executed headless in a fresh Python process, as `python
    analytics/dashboard.py` would; reported with and without the process's imports.
 3. marimo export html: the command-line export's wall time, i.e. a new process that starts
@@ -81,16 +81,11 @@ def first_render_queries(db: Path, prices: q.Prices) -> dict[str, float]:
     """The data work of a first render, step by step (seconds)."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    live = duck.connect(db)
-    q.filter_options(live)
-    live.close()
-    timings["filter lists (live view)"] = time.perf_counter() - started
-    started = time.perf_counter()
     snap = duck.snapshot(db)
     timings["snapshot (file -> memory)"] = time.perf_counter() - started
     started = time.perf_counter()
     q.filter_options(snap)
-    timings["filter_options (snapshot)"] = time.perf_counter() - started
+    timings["filter_options"] = time.perf_counter() - started
     now = datetime.now(UTC).replace(tzinfo=None)
     timings |= figures(snap, q.Filters(start=now - timedelta(days=30)), prices)
     snap.close()
