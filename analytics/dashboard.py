@@ -25,10 +25,11 @@ app = marimo.App(width="full", app_title="ekai usage")
 
 with app.setup:
     import argparse
-    import os
     import sys
+    from collections.abc import Callable
     from datetime import UTC, date, datetime, timedelta
     from pathlib import Path
+    from typing import Any
 
     # `marimo run analytics/dashboard.py` puts analytics/ on sys.path, not the repository root.
     _root = str(Path(__file__).resolve().parent.parent)
@@ -70,7 +71,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 @app.function
 def period_bounds(
-    period: str, custom: tuple[date, date] | None, now: datetime, first: datetime | None
+    period: str, custom: tuple[date, date] | None, now: datetime
 ) -> tuple[datetime | None, datetime | None]:
     """[start, end) in naive UTC for a period choice; None is open-ended."""
     if period in PERIOD_DAYS:
@@ -84,8 +85,15 @@ def period_bounds(
 
 
 @app.function
-def pick_bucket(choice: str, start: datetime | None, end: datetime | None, first, last) -> str:
-    """The time bucket for a choice of "auto", "hour" or "day": auto is hourly up to 3 days."""
+def pick_bucket(
+    choice: str,
+    start: datetime | None,
+    end: datetime | None,
+    first: datetime | None,
+    last: datetime | None,
+) -> str:
+    """The time bucket for a choice of "auto", "hour" or "day": auto is hourly when the period
+    (open ends taken from the data's `first` and `last`) spans at most three days."""
     if choice in ("hour", "day"):
         return choice
     lo = start or first
@@ -125,7 +133,7 @@ def chart(spec: alt.TopLevelMixin) -> object:
 
 
 @app.function
-def cell_format(column: str, dtype: pl.DataType):
+def cell_format(column: str, dtype: pl.DataType) -> Callable[[Any], str] | None:
     """How `grid` shows a column, from its name and type (None: marimo's default)."""
     if column in ("error_rate", "share"):
         return lambda v: "" if v is None else f"{v:.2%}"
@@ -161,8 +169,8 @@ def grid(frame: pl.DataFrame, *, page_size: int = 10, label: str = "") -> object
 @app.cell(hide_code=True)
 def _():
     args = parse_args(sys.argv[1:])
-    config_path = Path(args.config or os.environ.get(duck.CONFIG_ENV) or duck.DEFAULT_CONFIG)
-    db_path = duck.resolve_database(args.db, args.config)
+    config_path = duck.resolve_config(args.config)
+    db_path = duck.resolve_database(args.db, config_path)
     price_book = load_prices(price_files(config_path))
     return args, config_path, db_path, price_book
 
@@ -297,7 +305,7 @@ def _(db_path, everything, problem, snap):
 
 @app.cell(hide_code=True)
 def _(bucket, custom, everything, formats, models, now, period, providers):
-    _start, _end = period_bounds(period.value, custom.value, now, everything.first)
+    _start, _end = period_bounds(period.value, custom.value, now)
     flt = q.Filters(
         start=_start,
         end=_end,

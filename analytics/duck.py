@@ -160,6 +160,13 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def resolve_config(
+    config: str | Path | None = None, environ: Mapping[str, str] = os.environ
+) -> Path:
+    """The ekai.yaml to read: `config`, else `$EKAI_CONFIG`, else `./ekai.yaml` (the contract)."""
+    return Path(config or environ.get(CONFIG_ENV) or DEFAULT_CONFIG).expanduser()
+
+
 def resolve_database(
     db: str | Path | None = None,
     config: str | Path | None = None,
@@ -167,13 +174,12 @@ def resolve_database(
 ) -> Path:
     """The usage database: `db` if given, else the one named by the config file.
 
-    The config file is `config`, else `$EKAI_CONFIG`, else `./ekai.yaml` (the contract's order).
-    A config file that does not exist still names a database: `usage.db` beside it.
+    The config file is found by `resolve_config`. One that does not exist still names a
+    database: `usage.db` beside it.
     """
     if db is not None:
         return Path(db).expanduser().resolve()
-    config_path = config or environ.get(CONFIG_ENV) or DEFAULT_CONFIG
-    return database_path_from_config(Path(config_path).expanduser())
+    return database_path_from_config(resolve_config(config, environ))
 
 
 def attach(con: duckdb.DuckDBPyConnection, db: str | Path) -> None:

@@ -132,10 +132,10 @@ def test_parse_args_ignores_what_it_does_not_know() -> None:
 
 def test_period_bounds() -> None:
     now = datetime(2026, 11, 27, 12)
-    assert period_bounds("7d", None, now, None) == (now - timedelta(days=7), None)
-    assert period_bounds("all", None, now, None) == (None, None)
+    assert period_bounds("7d", None, now) == (now - timedelta(days=7), None)
+    assert period_bounds("all", None, now) == (None, None)
     custom = (date(2026, 11, 1), date(2026, 11, 2))
-    assert period_bounds("custom", custom, now, None) == (
+    assert period_bounds("custom", custom, now) == (
         datetime(2026, 11, 1),
         datetime(2026, 11, 3),  # the end day is included
     )
