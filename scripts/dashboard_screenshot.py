@@ -1,6 +1,7 @@
 """Screenshot the dashboard as `marimo run` serves it, in headless Chromium.
 
     python scripts/dashboard_screenshot.py [--rows 200000] [--out var/dashboard.png]
+    (--rows 0: the first-run page of an empty database; --db MISSING: before the gateway ran)
                                            [--db PATH] [--width 1400] [--height 2200]
 
 Builds a temporary ekai.yaml, demo price tables and a usage database with `--rows` demo rows
@@ -41,8 +42,12 @@ from websockets.sync.client import ClientConnection, connect  # noqa: E402
 
 from analytics.demo import demo_rows, write_pricing, write_rows  # noqa: E402
 
-READY_TEXT = "Latest requests"  # heading of the dashboard's last section
-EXPECTED_CHARTS = 6  # spend over time, token mix, cost by model and provider, 2 latency panels
+# What a finished page shows: the last section's heading and all six charts (spend over time,
+# token mix, cost by model and by provider, two latency panels); with no rows, the first-run
+# message and no chart.
+READY = ("Latest requests", 6)
+READY_EMPTY = ("No requests recorded yet", 0)
+READY_MISSING = ("No usage database yet", 0)
 ERROR_MARKERS = ("An internal error occurred", "Traceback (most recent call last)", "MarimoError")
 
 
@@ -160,19 +165,26 @@ CHARTS_DRAWN = """
 APP_HEIGHT = "document.getElementById('App') ? document.getElementById('App').scrollHeight : 0"
 
 
-def render(url: str, work: Path, out: Path, size: tuple[int, int], timeout: float) -> list[str]:
+def render(
+    url: str, work: Path, out: Path, size: tuple[int, int], timeout: float, ready: tuple[str, int]
+) -> list[str]:
     """Open `url`, wait for the dashboard, save the PNGs; returns error markers found."""
     browser, ws_url = start_chromium(work / "profile", size)
     try:
         with connect(ws_url, max_size=None, open_timeout=20) as ws:
-            return capture(DevTools(ws), url, out, size, timeout)
+            return capture(DevTools(ws), url, out, size, timeout, ready)
     finally:
         os.killpg(browser.pid, signal.SIGTERM)
         browser.wait(timeout=10)
 
 
 def capture(
-    tools: DevTools, url: str, out: Path, size: tuple[int, int], timeout: float
+    tools: DevTools,
+    url: str,
+    out: Path,
+    size: tuple[int, int],
+    timeout: float,
+    ready: tuple[str, int],
 ) -> list[str]:
     tools.call("Page.enable")
     tools.call("Page.navigate", url=url)
@@ -182,7 +194,7 @@ def capture(
     while time.monotonic() - started < timeout:
         text = str(tools.evaluate(PAGE_TEXT) or "")
         charts = int(tools.evaluate(CHARTS_DRAWN) or 0)
-        if READY_TEXT in text and charts >= EXPECTED_CHARTS:
+        if ready[0] in text and charts >= ready[1]:
             break
         time.sleep(0.5)
     else:
@@ -233,7 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     try:
         wait_http(url, 60)
-        problems = render(url, work, args.out.resolve(), (args.width, args.height), args.timeout)
+        if args.db:
+            ready = READY if args.db.exists() else READY_MISSING
+        else:
+            ready = READY if args.rows else READY_EMPTY
+        size = (args.width, args.height)
+        problems = render(url, work, args.out.resolve(), size, args.timeout, ready)
         if problems:
             print(f"the page shows errors: {problems}")
             return 1
