@@ -135,24 +135,28 @@ def _installed(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def ensure_sqlite_extension(con: duckdb.DuckDBPyConnection) -> None:
-    """Load the sqlite extension into `con`, installing it from the PyPI wheel the first time."""
-    if not _installed(con):
-        wheel_file = wheel_extension_file()
-        if wheel_file is None:
-            raise ExtensionMissing(_missing_message())
-        try:
-            con.execute(f"INSTALL {sql_string(str(wheel_file))}")
-        except duckdb.IOException:
-            # Extension directory not writable (read-only home, container): load in place.
-            con.execute(f"LOAD {sql_string(str(wheel_file))}")
-            return
+    """Load the sqlite extension into `con`, installing it from the PyPI wheel the first time.
+
+    Raises ExtensionMissing, with the pip command that fixes it, when neither an installed copy
+    nor the wheel's file loads.
+    """
+    wheel_file = wheel_extension_file()
     try:
+        if not _installed(con) and wheel_file is not None:
+            try:
+                con.execute(f"INSTALL {sql_string(str(wheel_file))}")
+            except duckdb.IOException:
+                # Extension directory not writable (read-only home, container): load in place.
+                con.execute(f"LOAD {sql_string(str(wheel_file))}")
+                return
         con.execute(f"LOAD {EXTENSION}")
-    except duckdb.Error as exc:  # installed copy unreadable or from another build
-        wheel_file = wheel_extension_file()
-        if wheel_file is None:
+    except duckdb.Error as exc:
+        if wheel_file is None:  # nothing installed and no wheel, or an unloadable copy
             raise ExtensionMissing(f"{_missing_message()} ({_first_line(exc)})") from exc
-        con.execute(f"LOAD {sql_string(str(wheel_file))}")
+        try:  # an installed copy that does not load (damaged, another build): the wheel's own
+            con.execute(f"LOAD {sql_string(str(wheel_file))}")
+        except duckdb.Error as again:
+            raise ExtensionMissing(f"{_missing_message()} ({_first_line(again)})") from again
 
 
 def _first_line(exc: BaseException) -> str:
@@ -282,6 +286,9 @@ def snapshot(db: str | Path) -> duckdb.DuckDBPyConnection:
             f"CREATE TABLE usage AS SELECT {snapshot_select(present)} FROM {ATTACHED}.usage"
         )
         con.execute(f"DETACH {ATTACHED}")
+    except duckdb.Error as exc:  # the file changed under us, is damaged, ...: one clear line
+        con.close()
+        raise AnalyticsError(f"cannot read {db}: {_first_line(exc)}") from exc
     except BaseException:
         con.close()
         raise

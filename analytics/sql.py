@@ -67,8 +67,8 @@ def run(
         return 2
     try:
         con = duck.connect(db)
-    except duck.AnalyticsError as exc:
-        print(f"error: {exc}", file=err)
+    except (duck.AnalyticsError, duckdb.Error) as exc:
+        print(f"error: {one_line(exc)}", file=err)
         return 1
     try:
         if schema:

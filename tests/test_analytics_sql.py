@@ -237,3 +237,25 @@ def test_format_table_is_pure() -> None:
         "NULL  NULL",
         "(2 rows)",
     ]
+
+
+def test_a_damaged_installed_extension_falls_back_to_the_wheel(
+    db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A file that is not a (signed) extension where DuckDB looks for the installed one. (Written
+    # fresh, never loaded: overwriting a copy this process has loaded would pull its mapped pages
+    # away, a bus error.)
+    target = tmp_path / "extensions"
+    platform = duckdb.connect().execute("PRAGMA platform").fetchone()[0]  # type: ignore[index]
+    damaged = target / f"v{duckdb.__version__}" / platform / "sqlite_scanner.duckdb_extension"
+    damaged.parent.mkdir(parents=True)
+    damaged.write_bytes(b"\0" * 4096)
+    monkeypatch.setenv(duck.EXTENSION_DIR_ENV, str(target))
+    con = duck.new_connection()
+    assert duck._installed(con)
+    con.close()
+    assert run("SELECT count(*) AS n FROM usage", db, fmt="csv")[1] == "n\n8\n"
+    monkeypatch.setattr(duck, "wheel_extension_file", lambda version=None: None)
+    code, _, err = run("SELECT 1", db)
+    assert code == 1 and "pip install duckdb-extension-sqlite-scanner" in err
+    assert err.count("\n") == 1
