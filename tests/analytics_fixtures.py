@@ -13,7 +13,7 @@ table below with pencil and paper (see the comments there), not by running the c
  6  2026-11-02 09:00:00.000   openrouter  meta-llama/llama-4-maverick  openai     200     5     100   0     0     5    NULL   5000    500   (no price)
  7  2026-11-02 23:59:59.999   xai         grok-4                       openai     502     0     0     0     0     0    0.0     20      20    error
  8  2026-11-03 00:00:00.000   anthropic   claude-sonnet-4-6            anthropic  200     1     0     0     0     1    0.125  6000    600
-"""  # noqa: E501
+"""
 
 from __future__ import annotations
 
