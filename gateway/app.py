@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import itertools
 import logging
 import os
 import secrets
@@ -67,8 +68,13 @@ class GatewayErrorHandler(ErrorHandler):
         return proxy.json_response(error_body(fmt, status, message), status, headers)
 
 
+_ID_PREFIX = "req_" + secrets.token_hex(6)  # random per process: unique across workers and restarts
+_ID_COUNTER = itertools.count(1)
+
+
 def _request_id() -> str:
-    return "req_" + secrets.token_hex(12)
+    """req_<12 hex random per process><12 hex counter>: unique, and cheap on the hot path."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):012x}"
 
 
 def create_app(path: str | os.PathLike[str] | None = None, *, name: str = "ekai") -> Sanic:
@@ -88,7 +94,7 @@ def create_app(path: str | os.PathLike[str] | None = None, *, name: str = "ekai"
     async def start(app: Sanic) -> None:
         app.ctx.writer = UsageWriter(app.ctx.store.config.database)
         app.ctx.writer.start()
-        app.ctx.upstream = Upstream(app.ctx.store.config.timeouts)
+        app.ctx.upstream = Upstream()
         app.ctx.health = ProviderHealth()
         app.ctx.stop_watching = threading.Event()
         start_watching(app.ctx.store, app.ctx.stop_watching)

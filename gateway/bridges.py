@@ -45,7 +45,7 @@ class Bridge(Protocol):
     client: ClientFormat
     same_format: bool
 
-    def request_body(self, body: dict[str, Any], target: Target, stream: bool) -> bytes: ...
+    def request_body(self, body: dict[str, Any], raw: bytes, target: Target, stream: bool) -> bytes: ...
 
     def response_body(self, raw: bytes, data: dict[str, Any], target: Target) -> bytes: ...
 
@@ -157,7 +157,9 @@ class OpenAIPassthrough:
     client: ClientFormat = "openai"
     same_format = True
 
-    def request_body(self, body: dict[str, Any], target: Target, stream: bool) -> bytes:
+    def request_body(self, body: dict[str, Any], raw: bytes, target: Target, stream: bool) -> bytes:
+        if not stream and body["model"] == target.upstream_model:
+            return raw  # nothing to change: the client's bytes go as they came
         out = dict(body)
         out["model"] = target.upstream_model
         if stream:
@@ -190,10 +192,13 @@ class AnthropicPassthrough:
     client: ClientFormat = "anthropic"
     same_format = True
 
-    def request_body(self, body: dict[str, Any], target: Target, stream: bool) -> bytes:
+    def request_body(self, body: dict[str, Any], raw: bytes, target: Target, stream: bool) -> bytes:
         # thinking blocks without a signature come from an earlier turn served by an
         # OpenAI-format provider through this gateway; Anthropic would reject them
-        out = dict(translate.strip_unsigned_thinking(body))
+        stripped = translate.strip_unsigned_thinking(body)
+        if stripped is body and body["model"] == target.upstream_model:
+            return raw  # nothing to change: the client's bytes go as they came
+        out = dict(stripped)
         out["model"] = target.upstream_model
         return _dumps(out)
 
@@ -222,7 +227,7 @@ class OpenAIToAnthropic:
     client: ClientFormat = "openai"
     same_format = False
 
-    def request_body(self, body: dict[str, Any], target: Target, stream: bool) -> bytes:
+    def request_body(self, body: dict[str, Any], raw: bytes, target: Target, stream: bool) -> bytes:
         try:
             return _dumps(translate.openai_to_anthropic_request(body, model=target.upstream_model))
         except translate.TranslationError as exc:
@@ -252,7 +257,7 @@ class AnthropicToOpenAI:
     def __init__(self) -> None:
         self.tool_names: Any = None
 
-    def request_body(self, body: dict[str, Any], target: Target, stream: bool) -> bytes:
+    def request_body(self, body: dict[str, Any], raw: bytes, target: Target, stream: bool) -> bytes:
         try:
             out, self.tool_names = translate.anthropic_to_openai_request(
                 body, model=target.upstream_model, provider=target.provider.name

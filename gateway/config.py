@@ -100,6 +100,8 @@ class Config:
     pricing_files: tuple[Path, ...] = ()
     digest: str = ""
     loaded_at: float = 0.0
+    # routing.resolve's memo of (model, forced provider) -> Route; lives and dies with the snapshot
+    routes: dict[tuple[str, str | None], Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def watched_files(self) -> tuple[Path, ...]:

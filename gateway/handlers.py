@@ -59,6 +59,7 @@ async def count_tokens(request: Request) -> HTTPResponse:
                 "messages/count_tokens",
                 payload,
                 up_headers,
+                timeouts=cfg.timeouts,
                 query="beta=true" if request.args.get("beta") == "true" else "",
             )
             try:

@@ -12,6 +12,7 @@ here, to the upstream request only. The client's own credentials are never forwa
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping
 
 import aiohttp
@@ -60,11 +61,15 @@ def upstream_headers(
     return headers
 
 
+@functools.lru_cache(maxsize=16)
+def _client_timeout(total: float, connect: float, idle: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=total, sock_connect=connect, connect=connect, sock_read=idle)
+
+
 class Upstream:
     """The shared upstream client of one worker process."""
 
-    def __init__(self, timeouts: Timeouts) -> None:
-        self.timeouts = timeouts
+    def __init__(self) -> None:
         connector = aiohttp.TCPConnector(limit=2048, limit_per_host=0, ttl_dns_cache=300)
         self.session = aiohttp.ClientSession(
             connector=connector,
@@ -83,18 +88,18 @@ class Upstream:
         body: bytes,
         headers: dict[str, str],
         *,
+        timeouts: Timeouts,
         query: str = "",
-        timeouts: Timeouts | None = None,
+        first_byte: float | None = None,
     ) -> aiohttp.ClientResponse:
-        """POST `body` and return once the response headers are in. The caller reads the body
-        and must release the response. Connect failures and timeouts become UpstreamError."""
-        t = timeouts or self.timeouts
+        """POST `body` and return once the response headers are in (within `first_byte`
+        seconds, default `timeouts.first_byte`). The caller reads the body and must release
+        the response. Connect failures and timeouts become UpstreamError."""
+        t = timeouts
         url = endpoint_url(provider, path) + (f"?{query}" if query else "")
-        timeout = aiohttp.ClientTimeout(
-            total=t.total, sock_connect=t.connect, connect=t.connect, sock_read=t.idle
-        )
+        timeout = _client_timeout(t.total, t.connect, t.idle)
         try:
-            async with asyncio.timeout(t.first_byte):
+            async with asyncio.timeout(first_byte if first_byte is not None else t.first_byte):
                 return await self.session.post(url, data=body, headers=headers, timeout=timeout)
         except TimeoutError as exc:
             raise UpstreamTimeout(

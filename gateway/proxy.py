@@ -17,7 +17,6 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -116,11 +115,10 @@ async def _open(
     for i, target in enumerate(targets):
         provider = target.provider
         bridge = bridge_for(fmt, provider.format)
-        payload = bridge.request_body(body, target, rec.stream)  # a ClientError here is final
+        payload = bridge.request_body(body, request.body, target, rec.stream)  # a ClientError here is final
         rec.provider, rec.provider_model = provider.name, target.upstream_model
         headers = upstream_headers(provider, client_headers, same_format=bridge.same_format)
-        remaining = deadline - time.monotonic()
-        timeouts = replace(cfg.timeouts, first_byte=max(min(cfg.timeouts.first_byte, remaining), 0.001))
+        first_byte = max(min(cfg.timeouts.first_byte, deadline - time.monotonic()), 0.001)
         try:
             resp = await upstream.send(
                 provider,
@@ -128,7 +126,8 @@ async def _open(
                 payload,
                 headers,
                 query=query if bridge.same_format else "",
-                timeouts=timeouts,
+                timeouts=cfg.timeouts,
+                first_byte=first_byte,
             )
         except UpstreamError as exc:
             reason = "timeout" if isinstance(exc, UpstreamTimeout) else "connect"

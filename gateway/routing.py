@@ -52,8 +52,25 @@ def _target(cfg: Config, provider: Provider, model: str) -> Target:
     return Target(provider, entry.id if entry else model, entry)
 
 
+ROUTE_MEMO_SIZE = 4096
+
+
 def resolve(cfg: Config, model: str, forced: str | None = None) -> Route:
-    """The providers to try for `model`, best first. Raises UnknownModel or NoUsableProvider."""
+    """The providers to try for `model`, best first. Raises UnknownModel or NoUsableProvider.
+
+    Memoised per config snapshot (a reload brings a new, empty memo); bounded, since clients
+    choose the model names."""
+    key = (model, forced)
+    route = cfg.routes.get(key)
+    if route is None:
+        route = _resolve(cfg, model, forced)
+        if len(cfg.routes) >= ROUTE_MEMO_SIZE:
+            cfg.routes.clear()
+        cfg.routes[key] = route
+    return route
+
+
+def _resolve(cfg: Config, model: str, forced: str | None) -> Route:
     name = cfg.aliases.get(model, model)
     if forced:
         provider = cfg.providers.get(forced)
