@@ -1,0 +1,66 @@
+"""`ekai serve` plus one read-only route, GET /_soak/stats, for the soak's leak checks.
+
+    python -c "import sys, bench.soak_probe as p; sys.exit(p.main())" serve --config ekai.yaml
+
+Everything else is the unmodified gateway: `gateway.app.create_app` is wrapped to add the route,
+then `gateway.cli.main` runs as usual (with --workers N too: the spawned workers unpickle this
+module's `create_app`, which re-applies the wrapper on import). The route answers, for the worker
+that serves it: its pid, the asyncio tasks alive (minus the one serving the route), the usage
+writer's counters and queue length, how many objects the garbage collector tracks, and the
+upstream connections aiohttp counts as in use or idle in its pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import sys
+
+import gateway.app as _app_module
+from gateway import proxy
+
+_original_create_app = _app_module.create_app
+
+
+def create_app(path=None, *, name: str = "ekai"):
+    app = _original_create_app(path, name=name)
+
+    @app.get("/_soak/stats", name="soak_stats")
+    async def stats(request):
+        writer = request.app.ctx.writer
+        connector = request.app.ctx.upstream.session.connector
+        current = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not current]
+        names: dict[str, int] = {}
+        for t in tasks:
+            coro = t.get_coro()
+            key = getattr(coro, "__qualname__", type(coro).__name__)
+            names[key] = names.get(key, 0) + 1
+        return proxy.json_response(
+            {
+                "pid": os.getpid(),
+                "tasks": len(tasks),
+                "task_kinds": names,
+                "rows_written": writer.written,
+                "rows_failed": writer.failed,
+                "rows_queued": writer._queue.qsize(),
+                "gc_objects": len(gc.get_objects()),
+                # aiohttp's own books: connections handed to a response and not yet given back,
+                # and idle keep-alive connections in the pool
+                "upstream_in_use": len(getattr(connector, "_acquired", ())),
+                "upstream_idle": sum(len(v) for v in getattr(connector, "_conns", {}).values()),
+            },
+            200,
+        )
+
+    return app
+
+
+_app_module.create_app = create_app
+
+
+def main() -> int:
+    from gateway.cli import main as cli_main
+
+    return cli_main(sys.argv[1:])
