@@ -793,6 +793,7 @@ class Settings:
     crash_seconds: float = 3.0
     crash_cycles: int = 3
     reader_requests: int = 2000
+    reader_cycles: int = 3
     seed_rows: int = 200_000
     timeout: float = 3.0  # the gateway's first_byte and idle timeouts; slow faults pause 1 s longer
     seed: int = 7
@@ -809,6 +810,7 @@ class Settings:
             crash_seconds=1.5,
             crash_cycles=2,
             reader_min_ratio=0.6,
+            reader_cycles=2,
             reader_requests=300,
             seed_rows=20_000,
             timeout=1.0,
@@ -1253,12 +1255,37 @@ class Readers:
         return results + self.errors
 
 
-READER_PHASES = ("none", "live", "copy", "live", "copy", "none")
+READER_CYCLE = ("none", "live", "copy")
+
+
+async def commit_stats(gw: SoakGateway, reset: bool = False) -> dict[str, Any]:
+    """The writer threads' batch commits since the last reset (bench/soak_probe.py), all workers."""
+    seen: dict[int, dict[str, Any]] = {}
+    query = "?reset=1" if reset else ""
+    for _ in range(1 if gw.workers == 1 else 8 * gw.workers):
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
+            session.get(gw.url + "/_soak/stats" + query, headers={"connection": "close"}) as resp,
+        ):
+            data = await resp.json()
+        seen.setdefault(data["pid"], data["commit"])
+        if len(seen) >= gw.workers:
+            break
+    parts = list(seen.values())
+    timed = [p for p in parts if p["commits"]]
+    return {
+        "commits": sum(p["commits"] for p in parts),
+        "rows": sum(p["rows"] for p in parts),
+        "p50_ms": max((p["p50_ms"] for p in timed), default=None),
+        "p99_ms": max((p["p99_ms"] for p in timed), default=None),
+        "max_ms": max((p["max_ms"] for p in timed), default=None),
+    }
 
 
 async def reader_run(s: Settings, fake_port: int, folder: Path, log: Any = print) -> dict[str, Any]:
-    """Requests/s without readers, with readers on the live file, and with the same readers on a copy
-    of it (the control: the same CPU taken from the gateway, but no shared file), interleaved."""
+    """Requests/s and the writer's commit times without readers, with readers on the live file, and
+    with the same readers on a copy of it (the control: the same CPU taken from the gateway, no
+    shared file), in s.reader_cycles interleaved cycles (so that a machine's drifting load is shared)."""
     write_config(folder, fake_port, first_byte=s.timeout, idle=s.timeout)
     db = folder / "usage.db"
     t0 = time.monotonic()
@@ -1273,14 +1300,16 @@ async def reader_run(s: Settings, fake_port: int, folder: Path, log: Any = print
         await run_specs(gw.url, [plain("openai"), plain("anthropic")] * 20, 16)  # warm-up
         sent += 40
         wait_rows(db, sent)
-        for name in READER_PHASES:
+        for name in READER_CYCLE * s.reader_cycles:
             readers = Readers(db if name == "live" else copy) if name != "none" else None
             specs = [plain("anthropic" if i % 2 else "openai") for i in range(s.reader_requests)]
+            await commit_stats(gw, reset=True)
             t1 = time.monotonic()
             outs = await run_specs(gw.url, specs, s.concurrency)
             t2 = time.monotonic()
             sent += len(specs)
             rows, drain = wait_rows(db, sent)
+            commits = await commit_stats(gw)
             wal = _size(db.with_name(db.name + "-wal"))
             reader_stats = readers.stop() if readers else []
             phase = {
@@ -1289,14 +1318,17 @@ async def reader_run(s: Settings, fake_port: int, folder: Path, log: Any = print
                 "unexpected_errors": sum(1 for o in outs if not o.ok),
                 "rows_equal_requests": len(rows) == sent,
                 "rows_drain_s": round(drain, 3),
+                "commit": commits,
                 "wal_bytes": wal,
                 "reader_stats": reader_stats,
             }
             phases.append(phase)
             log(
-                f"  readers {name:>4}: {len(specs)} requests at {s.concurrency} -> {phase['rps']}/s, p50 "
-                f"{phase['latency_p50_ms']} ms, p99 {phase['latency_p99_ms']} ms; rows {len(rows)}/{sent} "
-                f"(all visible {drain:.2f}s after the last reply); WAL {wal // 1024} KiB"
+                f"  readers {name:>4}: {len(specs)} requests at {s.concurrency} -> {phase['rps']}/s, "
+                f"p99 {phase['latency_p99_ms']} ms; commits {commits['commits']} "
+                f"(p50 {commits['p50_ms']} ms, "
+                f"max {commits['max_ms']} ms); rows {len(rows)}/{sent} (all visible {drain:.2f}s after "
+                f"the last reply); WAL {wal // 1024} KiB"
                 + "".join(
                     f"; {r.get('kind')}: {r.get('queries')} q, mean {r.get('mean_ms')} ms"
                     + (
@@ -1312,22 +1344,25 @@ async def reader_run(s: Settings, fake_port: int, folder: Path, log: Any = print
     finally:
         gw.stop()
 
-    def mean_rps(kind: str) -> float:
-        return round(statistics.mean(p["rps"] for p in phases if p["readers"] == kind), 1)
+    def of(kind: str) -> list[dict[str, Any]]:
+        return [p for p in phases if p["readers"] == kind]
 
-    def worst_p99(kind: str) -> float:
-        return max(p["latency_p99_ms"] for p in phases if p["readers"] == kind)
-
-    rps = {kind: mean_rps(kind) for kind in ("none", "copy", "live")}
+    kinds = ("none", "copy", "live")
+    rps = {k: round(statistics.median(p["rps"] for p in of(k)), 1) for k in kinds}
+    commit_p50 = {k: statistics.median(p["commit"]["p50_ms"] or 0 for p in of(k)) for k in kinds}
+    commit_max = {k: max(p["commit"]["max_ms"] or 0 for p in of(k)) for k in kinds}
     return {
         "seed_rows": s.seed_rows,
         "seed_seconds": round(seeded_s, 1),
         "phases": phases,
-        "rps": rps,
-        "p99_ms": {kind: worst_p99(kind) for kind in ("none", "copy", "live")},
+        "rps_median": rps,
+        "p99_ms_worst": {k: max(p["latency_p99_ms"] for p in of(k)) for k in kinds},
+        "commit_p50_ms_median": commit_p50,
+        "commit_max_ms": commit_max,
         "rps_live_vs_none": round(rps["live"] / rps["none"], 3),
         "rps_live_vs_copy": round(rps["live"] / rps["copy"], 3),
-        "max_drain_s_with_live_readers": max(p["rows_drain_s"] for p in phases if p["readers"] == "live"),
+        "max_drain_s_with_live_readers": max(p["rows_drain_s"] for p in of("live")),
+        "max_wal_bytes": max(p["wal_bytes"] for p in phases),
         "rows_failed": stats["rows_failed"],
         "log_warnings": _log_warnings(gw.output()),
     }
@@ -1337,6 +1372,7 @@ def reader_verdict(res: dict[str, Any], s: Settings) -> dict[str, bool]:
     phases = res["phases"]
     live = [r for p in phases if p["readers"] == "live" for r in p["reader_stats"]]
     holds = [r for r in live if r.get("kind") == "hold"]
+    p50, top = res["commit_p50_ms_median"], res["commit_max_ms"]
     return {
         "rows == requests in every phase": all(p["rows_equal_requests"] for p in phases),
         "no unexpected client error": all(p["unexpected_errors"] == 0 for p in phases),
@@ -1347,6 +1383,9 @@ def reader_verdict(res: dict[str, Any], s: Settings) -> dict[str, bool]:
         and all(r.get("last_rows") == r.get("snapshot_rows") for r in holds),
         f"rows committed within {FLUSH_SECONDS}s + 0.5s with readers on": (
             res["max_drain_s_with_live_readers"] <= FLUSH_SECONDS + 0.5
+        ),
+        "no commit waited on a reader (live readers: median commit <= 3x + 2 ms, max < 1 s)": (
+            p50["live"] <= 3 * p50["none"] + 2 and top["live"] < 1000
         ),
         f"requests/s with readers on the live file >= {s.reader_min_ratio} x with them on a copy": (
             res["rps_live_vs_copy"] >= s.reader_min_ratio
@@ -1457,12 +1496,22 @@ def print_summary(report: dict[str, Any]) -> None:
         print(f"  bound: {crash['bound']}")
     reader = report.get("reader")
     if reader:
-        r, p99 = reader["rps"], reader["p99_ms"]
+        r, p99, cp, cm = (
+            reader["rps_median"],
+            reader["p99_ms_worst"],
+            reader["commit_p50_ms_median"],
+            reader["commit_max_ms"],
+        )
         print(
-            f"readers: {reader['seed_rows']} seeded rows; requests/s none {r['none']}, readers on a copy "
-            f"{r['copy']}, readers on the live file {r['live']} (live/copy {reader['rps_live_vs_copy']}, "
-            f"live/none {reader['rps_live_vs_none']}); worst p99 ms {p99}; rows visible within "
-            f"{reader['max_drain_s_with_live_readers']} s of the last reply"
+            f"readers: {reader['seed_rows']} seeded rows, {len(reader['phases'])} interleaved phases; median "
+            f"requests/s: none {r['none']}, readers on a copy {r['copy']}, "
+            f"readers on the live file {r['live']} (live/copy {reader['rps_live_vs_copy']}, "
+            f"live/none {reader['rps_live_vs_none']}); worst p99 ms {p99}"
+        )
+        print(
+            f"  usage writer commits: median p50 ms {cp}, max ms {cm}; rows visible within "
+            f"{reader['max_drain_s_with_live_readers']} s of the last reply; WAL up to "
+            f"{reader['max_wal_bytes'] // 1024} KiB (a held read transaction stops checkpoints)"
         )
     for part, verdicts in report["verdicts"].items():
         for name, ok in verdicts.items():
@@ -1484,6 +1533,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--crash-seconds", type=float)
     p.add_argument("--crash-cycles", type=int)
     p.add_argument("--reader-requests", type=int)
+    p.add_argument("--reader-cycles", type=int, help="cycles of (none, live, copy) reader phases (3)")
     p.add_argument("--seed-rows", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--only", default="load,crash,reader", help="comma-separated: load, crash, reader")

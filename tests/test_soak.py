@@ -70,7 +70,7 @@ def test_kill9_after_a_burst_loses_at_most_the_last_flush_window(gateway: soak.S
     rows = soak.read_rows(gateway.db)
     lost = [o for o in outs if o.request_id not in rows]
     # what is lost was handed to the writer in the last flush window (plus the commit in flight)
-    assert all(t_kill - o.t_done <= FLUSH_SECONDS + 0.3 for o in lost), sorted(
+    assert all(t_kill - o.t_done <= FLUSH_SECONDS + 0.5 for o in lost), sorted(
         t_kill - o.t_done for o in lost
     )
     assert len(lost) <= BATCH
