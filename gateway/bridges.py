@@ -19,7 +19,8 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
-from gateway.errors import ClientError, ClientFormat, error_body, error_types
+from gateway import translate
+from gateway.errors import ClientError, ClientFormat, UpstreamError, error_body, error_types
 from gateway.routing import Target
 from gateway.sse import SSEEvent, frame
 
@@ -190,7 +191,9 @@ class AnthropicPassthrough:
     same_format = True
 
     def request_body(self, body: dict[str, Any], target: Target, stream: bool) -> bytes:
-        out = dict(body)
+        # thinking blocks without a signature come from an earlier turn served by an
+        # OpenAI-format provider through this gateway; Anthropic would reject them
+        out = dict(translate.strip_unsigned_thinking(body))
         out["model"] = target.upstream_model
         return _dumps(out)
 
@@ -220,26 +223,18 @@ class OpenAIToAnthropic:
     same_format = False
 
     def request_body(self, body: dict[str, Any], target: Target, stream: bool) -> bytes:
-        from gateway import translate
-
         try:
             return _dumps(translate.openai_to_anthropic_request(body, model=target.upstream_model))
         except translate.TranslationError as exc:
             raise _translation_error(exc) from exc
 
     def response_body(self, raw: bytes, data: dict[str, Any], target: Target) -> bytes:
-        from gateway import translate
-
         return _dumps(translate.anthropic_to_openai_response(data, model=target.upstream_model))
 
     def error_body(self, status: int, data: Any, text: str) -> dict[str, Any]:
-        from gateway import translate
-
         return translate.anthropic_error_to_openai(status, data if isinstance(data, dict) else None, text)
 
     def relay(self, body: dict[str, Any], target: Target) -> StreamRelay:
-        from gateway import translate
-
         options = body.get("stream_options")
         asked = isinstance(options, dict) and options.get("include_usage") is True
         return _TranslatingRelay(
@@ -258,8 +253,6 @@ class AnthropicToOpenAI:
         self.tool_names: Any = None
 
     def request_body(self, body: dict[str, Any], target: Target, stream: bool) -> bytes:
-        from gateway import translate
-
         try:
             out, self.tool_names = translate.anthropic_to_openai_request(
                 body, model=target.upstream_model, provider=target.provider.name
@@ -269,25 +262,21 @@ class AnthropicToOpenAI:
         return _dumps(out)
 
     def response_body(self, raw: bytes, data: dict[str, Any], target: Target) -> bytes:
-        from gateway import translate
-
-        return _dumps(
-            translate.openai_to_anthropic_response(
+        try:
+            message = translate.openai_to_anthropic_response(
                 data,
                 model=target.upstream_model,
                 provider=target.provider.name,
                 tool_names=self.tool_names,
             )
-        )
+        except translate.UpstreamError as exc:  # an error reported inside a 200 body
+            raise UpstreamError(str(exc), status=exc.status, body=exc.anthropic_body()) from exc
+        return _dumps(message)
 
     def error_body(self, status: int, data: Any, text: str) -> dict[str, Any]:
-        from gateway import translate
-
         return translate.openai_error_to_anthropic(status, data if isinstance(data, dict) else None, text)
 
     def relay(self, body: dict[str, Any], target: Target) -> StreamRelay:
-        from gateway import translate
-
         return _TranslatingRelay(
             translate.OpenAIToAnthropicStream(
                 model=target.upstream_model,

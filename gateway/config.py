@@ -401,6 +401,9 @@ def _expand(folder: Path, patterns: list[str]) -> list[Path]:
 
 # --- price tables -----------------------------------------------------------------------------
 
+# No real model costs less than $0.0005 per million tokens; a smaller non-zero number is almost
+# surely a per-token price pasted into a per-million table (a 1,000,000x error, Bifrost #5243).
+PER_TOKEN_SUSPICION = Decimal("0.0005")
 _RATE_KEYS = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
 _ENTRY_KEYS = {*_RATE_KEYS, "id", "tiers", "user", "note"}
 
@@ -440,6 +443,13 @@ def _rates(c: _Checker, spec: dict[str, Any], at: Path_) -> Rates | None:
     for key in _RATE_KEYS:
         if key in spec and spec[key] is not None:
             number = c.number(spec[key], (*at, key))
+            if number is not None and 0 < number < PER_TOKEN_SUSPICION:
+                c.fail(
+                    (*at, key),
+                    f"{number} looks like a price per token; prices are USD per 1M tokens "
+                    f"(e.g. 3.0, not 0.000003)",
+                )
+                number = None
             ok = ok and number is not None
             values[key] = number
         elif key in ("input", "output"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 from sanic import Blueprint, Request
@@ -23,6 +24,7 @@ from gateway.errors import ClientFormat, GatewayError, UpstreamError, render
 from gateway.parse import check_request, parse_json
 from gateway.providers import upstream_headers
 from gateway.routing import resolve, routing_table
+from gateway.translate import estimate_input_tokens
 
 bp = Blueprint("ekai")
 
@@ -64,8 +66,6 @@ async def count_tokens(request: Request) -> HTTPResponse:
             finally:
                 resp.release()
             return HTTPResponse(raw, status=resp.status, headers=headers, content_type="application/json")
-        from gateway.translate import estimate_input_tokens
-
         headers["x-ekai-estimate"] = "true"
         return proxy.json_response({"input_tokens": estimate_input_tokens(body)}, 200, headers)
     except UpstreamError as exc:
@@ -76,8 +76,10 @@ async def count_tokens(request: Request) -> HTTPResponse:
 
 @bp.get("/v1/models")
 async def models(request: Request) -> HTTPResponse:
+    """OpenAI's list shape, with Anthropic's fields too, so both SDKs' `models.list()` parse it."""
     cfg: Config = request.app.ctx.store.config
     created = int(cfg.loaded_at)
+    created_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created))
     data: list[dict[str, Any]] = []
     for model, targets, _keyless in routing_table(cfg):
         if not targets:
@@ -87,12 +89,22 @@ async def models(request: Request) -> HTTPResponse:
             "object": "model",
             "created": created,
             "owned_by": targets[0].provider.name,
+            "type": "model",
+            "display_name": model,
+            "created_at": created_at,
             "providers": [t.provider.name for t in targets],
         }
         if model in cfg.aliases:
             entry["alias_of"] = cfg.aliases[model]
         data.append(entry)
-    return proxy.json_response({"object": "list", "data": data}, 200)
+    page = {
+        "object": "list",
+        "data": data,
+        "has_more": False,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+    }
+    return proxy.json_response(page, 200)
 
 
 @bp.get("/usage")

@@ -97,6 +97,7 @@ def test_missing_config_file(tmp_path):
             "openai.yaml:4: models.gpt-4o-mini.tiers.0.above_input_tokens",
         ),
         (GOOD_PRICES.replace("cache_read", "cache_reed"), "models.gpt-4o-mini.cache_reed: unknown key"),
+        (GOOD_PRICES.replace("0.15", "0.00000015"), "models.gpt-4o-mini.input: 1.5E-7 looks like a price per token"),
     ],
 )
 def test_price_table_problems(tmp_path, prices, expected):
@@ -127,3 +128,16 @@ def test_user_provider_order_decides_ties(tmp_path):
     assert list(cfg.providers)[:2] == ["openrouter", "openai"]
     assert cfg.providers["openrouter"].api_key_env == "OR_KEY"
     assert cfg.providers["openrouter"].base_url == "https://openrouter.ai/api/v1"
+
+
+def test_sanic_limits_never_cut_what_the_gateway_allows(tmp_path):
+    """Sanic's RESPONSE_TIMEOUT also ends a stream that goes quiet: it must exceed every gateway timeout."""
+    from sanic import Sanic
+
+    from gateway.app import create_app
+
+    Sanic.test_mode = True
+    path = make(tmp_path, "server:\n  timeouts: {first_byte: 400, idle: 500, total: 900}\n  max_body_mb: 5\n")
+    app = create_app(path, name="limits_test")
+    assert app.config.RESPONSE_TIMEOUT > 900 and app.config.GRACEFUL_SHUTDOWN_TIMEOUT >= 30
+    assert app.config.REQUEST_MAX_SIZE == 5 * 1024 * 1024

@@ -126,5 +126,9 @@ def test_health_and_models(fake, tmp_path):
         ids = {m.id for m in models.data}
         assert {"gpt-4o-mini", "claude-sonnet-4-6", "sonnet", "moonshotai/kimi-k2"} <= ids
         assert "grok-4" not in ids  # xai has no key
+        import anthropic
+
+        claude_ids = {m.id for m in anthropic.Anthropic(base_url=gw.url, api_key="k").models.list()}
+        assert claude_ids == ids
     finally:
         gw.stop()
