@@ -221,6 +221,34 @@ def test_malformed_sse_from_an_openai_upstream_reaches_the_sdk_as_an_api_error(
             pass
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: since rows are built in the writer thread (UsageRecord.row() in UsageWriter._write), one "
+    "record whose row() raises kills the thread: its batch and every later row are lost, the queue grows "
+    "without bound and /health still says ok. Fix: in gateway/usage.py UsageWriter._write, build the rows one "
+    "by one in try/except Exception (log.exception with the request_id, self.failed += 1, skip it), and guard "
+    "the body of _run's loop the same way; then remove this marker.",
+)
+def test_one_record_that_cannot_become_a_row_does_not_stop_the_usage_writer(tmp_path: Path) -> None:
+    from gateway.usage import UsageRecord, UsageWriter
+
+    def record(name: str, started: float | None) -> UsageRecord:
+        return UsageRecord(name, "openai", started, time.perf_counter(), status=200)  # type: ignore[arg-type]
+
+    writer = UsageWriter(tmp_path / "usage.db")
+    writer.start()
+    try:
+        writer.put(record("req_good1", time.time()))
+        writer.put(record("req_bad", None))  # iso_ms(None) raises TypeError in the writer thread
+        writer.put(record("req_good2", time.time()))
+        time.sleep(FLUSH_SECONDS + 0.3)
+        writer.put(record("req_good3", time.time()))
+    finally:
+        writer.stop(timeout=5)
+    assert {"req_good1", "req_good2", "req_good3"} <= soak.read_rows(tmp_path / "usage.db").keys()
+    assert writer.failed == 1
+
+
 # --- slow: bench/soak.py in quick mode -----------------------------------------------------------------
 
 
