@@ -229,6 +229,7 @@ def test_malformed_sse_from_an_openai_upstream_reaches_the_sdk_as_an_api_error(
     "by one in try/except Exception (log.exception with the request_id, self.failed += 1, skip it), and guard "
     "the body of _run's loop the same way; then remove this marker.",
 )
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the thread dying
 def test_one_record_that_cannot_become_a_row_does_not_stop_the_usage_writer(tmp_path: Path) -> None:
     from gateway.usage import UsageRecord, UsageWriter
 
