@@ -89,6 +89,8 @@ class OpenAIRelay:
             self.done = True
             return [_DONE]
         data = ev.data
+        if not (data.startswith("{") and data.rstrip().endswith("}")):
+            return self.fail("the provider sent a malformed stream event")
         if '"error"' in data:
             parsed = ev.json()
             if isinstance(parsed, dict) and parsed.get("error"):

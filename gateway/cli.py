@@ -85,6 +85,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         single_process=workers == 1,
         access_log=args.access_log,
         motd=False,
+        backlog=1024,  # Sanic's 100 overflows on a burst of new connections (SYN retries of 1 s)
     )
     if workers == 1:
         Sanic.serve_single(primary=app)

@@ -280,7 +280,11 @@ class UsageWriter:
                     stopping = True
                     break
                 rows.append(item)
-            self._write(conn, rows)
+            try:
+                self._write(conn, rows)
+            except Exception:  # never let the thread die: log, count, go on
+                log.exception("usage batch of %d rows lost", len(rows))
+                self.failed += len(rows)
         leftover = []
         while True:  # drain anything queued after the stop marker
             try:
@@ -294,7 +298,15 @@ class UsageWriter:
         conn.close()
 
     def _write(self, conn: sqlite3.Connection, records: list[UsageRecord]) -> None:
-        rows = [r.row() for r in records]
+        rows = []
+        for record in records:
+            try:
+                rows.append(record.row())
+            except Exception:  # one bad record must not stop the writer
+                log.exception("usage row for %s could not be built; skipped", record.request_id)
+                self.failed += 1
+        if not rows:
+            return
         for attempt in range(5):
             try:
                 conn.execute("BEGIN IMMEDIATE")
