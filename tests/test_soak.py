@@ -206,7 +206,6 @@ def test_malformed_sse_from_an_openai_upstream_reaches_the_sdk_as_an_api_error(
             pass
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the thread dying
 def test_one_record_that_cannot_become_a_row_does_not_stop_the_usage_writer(tmp_path: Path) -> None:
     from gateway.usage import UsageRecord, UsageWriter
 
