@@ -248,7 +248,8 @@ class UsageWriter:
         self._thread.start()
 
     def put(self, record: UsageRecord) -> None:
-        self._queue.put_nowait(record.row())
+        """Queue a finished record (never blocks). Its row is built in the writer thread."""
+        self._queue.put_nowait(record)
 
     def stop(self, timeout: float = 10.0) -> None:
         if self._thread is None:
@@ -292,7 +293,8 @@ class UsageWriter:
             self._write(conn, leftover)
         conn.close()
 
-    def _write(self, conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    def _write(self, conn: sqlite3.Connection, records: list[UsageRecord]) -> None:
+        rows = [r.row() for r in records]
         for attempt in range(5):
             try:
                 conn.execute("BEGIN IMMEDIATE")

@@ -128,3 +128,16 @@ def test_user_provider_order_decides_ties(tmp_path):
     assert list(cfg.providers)[:2] == ["openrouter", "openai"]
     assert cfg.providers["openrouter"].api_key_env == "OR_KEY"
     assert cfg.providers["openrouter"].base_url == "https://openrouter.ai/api/v1"
+
+
+def test_sanic_limits_never_cut_what_the_gateway_allows(tmp_path):
+    """Sanic's RESPONSE_TIMEOUT also ends a stream that goes quiet: it must exceed every gateway timeout."""
+    from sanic import Sanic
+
+    from gateway.app import create_app
+
+    Sanic.test_mode = True
+    path = make(tmp_path, "server:\n  timeouts: {first_byte: 400, idle: 500, total: 900}\n  max_body_mb: 5\n")
+    app = create_app(path, name="limits_test")
+    assert app.config.RESPONSE_TIMEOUT > 900 and app.config.GRACEFUL_SHUTDOWN_TIMEOUT >= 30
+    assert app.config.REQUEST_MAX_SIZE == 5 * 1024 * 1024

@@ -1,0 +1,574 @@
+"""ekai's usage dashboard, a marimo app.
+
+    marimo run analytics/dashboard.py                       # database named by ./ekai.yaml
+    marimo run analytics/dashboard.py -- --db var/usage.db  # or --config PATH, --period all
+
+How it reads the data. Each refresh takes one snapshot of the SQLite file into an in-memory
+DuckDB table (`analytics.duck.snapshot`: one short read, then the file is let go, so the gateway
+writing it is never held up) and every figure below is a query over *all* rows of that snapshot
+that match the filters (`analytics.queries`). Changing a filter re-runs only those queries, which
+take milliseconds; the file is read again only when the refresh control fires.
+
+Controls. The lists of providers, models and client formats are read once, when the page opens;
+an empty selection means "all", so new values are never hidden, and reloading the page lists
+them. Periods ("Last 7 days", ...) are relative to the latest refresh, so the window moves with
+time. All times are UTC.
+
+The first-run and missing-database states stop the data cells with a message (`mo.stop`), never
+with a failing cell.
+"""
+
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="full", app_title="ekai usage")
+
+with app.setup:
+    import argparse
+    import sys
+    from collections.abc import Callable
+    from datetime import UTC, date, datetime, timedelta
+    from pathlib import Path
+    from typing import Any
+
+    # `marimo run analytics/dashboard.py` puts analytics/ on sys.path, not the repository root.
+    _root = str(Path(__file__).resolve().parent.parent)
+    if _root not in sys.path:
+        sys.path.insert(0, _root)
+
+    import altair as alt
+    import duckdb
+    import marimo as mo
+    import polars as pl
+
+    from analytics import duck
+    from analytics import queries as q
+    from analytics.prices import load_prices, price_files
+
+    PERIODS = {
+        "Last 24 hours": "24h",
+        "Last 7 days": "7d",
+        "Last 30 days": "30d",
+        "Last 90 days": "90d",
+        "All time": "all",
+        "Custom range": "custom",
+    }
+    PERIOD_DAYS = {"24h": 1, "7d": 7, "30d": 30, "90d": 90}
+
+
+@app.function
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The options after `--`: --db, --config, --period. Unknown ones are ignored."""
+    parser = argparse.ArgumentParser(prog="analytics/dashboard.py", add_help=False)
+    parser.add_argument("--db", type=Path, help="usage database (default: from the config)")
+    parser.add_argument(
+        "--config", type=Path, help="ekai.yaml (default: $EKAI_CONFIG, ./ekai.yaml)"
+    )
+    parser.add_argument("--period", choices=sorted(set(PERIODS.values())), default="30d")
+    args, _unknown = parser.parse_known_args(argv)
+    return args
+
+
+@app.function
+def period_bounds(
+    period: str, custom: tuple[date, date] | None, now: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """[start, end) in naive UTC for a period choice; None is open-ended."""
+    if period in PERIOD_DAYS:
+        return now - timedelta(days=PERIOD_DAYS[period]), None
+    if period == "custom" and custom is not None:
+        start_day, end_day = custom
+        start = datetime(start_day.year, start_day.month, start_day.day)
+        end = datetime(end_day.year, end_day.month, end_day.day) + timedelta(days=1)
+        return start, end
+    return None, None
+
+
+@app.function
+def pick_bucket(
+    choice: str,
+    start: datetime | None,
+    end: datetime | None,
+    first: datetime | None,
+    last: datetime | None,
+) -> str:
+    """The time bucket for a choice of "auto", "hour" or "day": auto is hourly when the period
+    (open ends taken from the data's `first` and `last`) spans at most three days."""
+    if choice in ("hour", "day"):
+        return choice
+    lo = start or first
+    hi = end or last
+    if lo is None or hi is None:
+        return "day"
+    return "hour" if hi - lo <= timedelta(days=3) else "day"
+
+
+@app.function
+def money(usd: float | None) -> str:
+    if usd is None:
+        return "n/a"
+    return f"${usd:,.2f}" if abs(usd) >= 0.01 or usd == 0 else f"${usd:.4f}"
+
+
+@app.function
+def count(n: float) -> str:
+    """1234 -> "1,234"; 5_860_000_000 -> "5.86 B"."""
+    for size, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M")):
+        if abs(n) >= size:
+            return f"{n / size:,.2f} {suffix}"
+    return f"{n:,.0f}"
+
+
+@app.function
+def utc_text(frame: pl.DataFrame, column: str, fmt: str = "%Y-%m-%dT%H:%M:%SZ") -> pl.DataFrame:
+    """A datetime column as ISO text with a Z, which Vega reads as UTC (naive would be local)."""
+    return frame.with_columns(pl.col(column).dt.strftime(fmt))
+
+
+@app.function
+def chart(spec: alt.TopLevelMixin) -> object:
+    """An altair chart as a marimo element, without click or legend selection (nothing here
+    filters by clicking, and a selection that does nothing would only confuse)."""
+    return mo.ui.altair_chart(spec, chart_selection=False, legend_selection=False)
+
+
+@app.function
+def cell_format(column: str, dtype: pl.DataType) -> Callable[[Any], str] | None:
+    """How `grid` shows a column, from its name and type (None: marimo's default)."""
+    if column in ("error_rate", "share"):
+        return lambda v: "" if v is None else f"{v:.2%}"
+    if column == "cost_usd":
+        return lambda v: "" if v is None else f"{v:.6f}"
+    if column.endswith("_usd"):
+        return lambda v: "" if v is None else f"{v:,.2f}"
+    if column.endswith("_ms"):
+        return lambda v: "" if v is None else f"{v:,.0f}"
+    if dtype.is_integer() and column not in ("status", "stream"):
+        return lambda v: "" if v is None else f"{int(v):,}"
+    return None
+
+
+@app.function
+def grid(frame: pl.DataFrame, *, page_size: int = 10, label: str = "") -> object:
+    """A read-only table with numbers formatted for reading."""
+    formats = {
+        name: fmt
+        for name, dtype in frame.schema.items()
+        if (fmt := cell_format(name, dtype)) is not None
+    }
+    return mo.ui.table(
+        frame,
+        selection=None,
+        page_size=page_size,
+        show_column_summaries=False,
+        format_mapping=formats,
+        label=label,
+    )
+
+
+@app.cell(hide_code=True)
+def _():
+    args = parse_args(sys.argv[1:])
+    config_path = duck.resolve_config(args.config)
+    db_path = duck.resolve_database(args.db, config_path)
+    price_book = load_prices(price_files(config_path))
+    return args, config_path, db_path, price_book
+
+
+@app.cell(hide_code=True)
+def _():
+    # Holds the current snapshot so a refresh can close the previous one (its memory is freed
+    # at once instead of whenever the garbage collector gets to it), and hands the snapshot the
+    # filter lists were read from to the first data run.
+    held: dict[str, duckdb.DuckDBPyConnection] = {}
+    return (held,)
+
+
+@app.cell(hide_code=True)
+def _(db_path, held):
+    # The filter lists are read once per page load (see the module docstring), from a snapshot
+    # that the first data run then reuses: opening the page reads the file once, not twice.
+    try:
+        held["initial"] = duck.snapshot(db_path)
+        options = q.filter_options(held["initial"])
+    except duck.AnalyticsError:
+        options = q.FilterOptions()
+    return (options,)
+
+
+@app.cell(hide_code=True)
+def _(args, options):
+    _today = datetime.now(UTC).date()
+    _first = options.first.date() if options.first else _today - timedelta(days=30)
+    _last = max(options.last.date() if options.last else _today, _today)
+    refresh = mo.ui.refresh(options=["10s", "30s", "1m", "5m"], default_interval="1m")
+    period = mo.ui.dropdown(
+        options=PERIODS,
+        value=next(k for k, v in PERIODS.items() if v == args.period),
+        label="Period",
+    )
+    custom = mo.ui.date_range(
+        start=min(_first, _last),
+        stop=_last,
+        value=(max(_first, _last - timedelta(days=6)), _last),
+        label="Custom range",
+    )
+    providers = mo.ui.multiselect(options=list(options.providers), label="Providers")
+    models = mo.ui.multiselect(options=list(options.models), label="Models")
+    formats = mo.ui.multiselect(options=list(options.client_formats), label="Client API")
+    bucket = mo.ui.radio(options=["auto", "hour", "day"], value="auto", inline=True, label="Bucket")
+    split = mo.ui.radio(
+        options=["provider", "model"], value="provider", inline=True, label="Split by"
+    )
+    return bucket, custom, formats, models, period, providers, refresh, split
+
+
+@app.cell(hide_code=True)
+def _(bucket, custom, db_path, formats, models, period, providers, refresh, split):
+    mo.vstack(
+        [
+            mo.hstack(
+                [mo.md(f"# ekai usage\n`{db_path}` · times in UTC"), refresh],
+                align="center",
+            ),
+            mo.hstack([period, custom, providers, models, formats], justify="start", gap=1.5),
+            mo.hstack([bucket, split], justify="start", gap=2),
+        ]
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def _(db_path, held, refresh):
+    refresh.value  # re-run (and re-read the file) on every tick of the refresh control
+    _initial = held.pop("initial", None)
+    _old = held.pop("con", None)
+    if _old is not None:
+        _old.close()
+    try:
+        snap = _initial if _initial is not None else duck.snapshot(db_path)
+        held["con"] = snap
+        problem = None
+    except duck.DatabaseMissing:
+        snap, problem = None, "missing"
+    except duck.AnalyticsError as _exc:
+        snap, problem = None, str(_exc)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    everything = q.filter_options(snap) if snap is not None else q.FilterOptions()
+
+    return everything, now, problem, snap
+
+
+@app.cell(hide_code=True)
+def _(db_path, everything, problem, snap):
+    if problem == "missing":
+        _message = mo.callout(
+            mo.md(
+                f"""
+                ### No usage database yet
+
+                The dashboard reads `{db_path}`, which does not exist yet. It is created when
+                the gateway starts:
+
+                ```
+                ekai serve            # or: make serve
+                ```
+
+                Send a request through it (for example point an OpenAI or Anthropic client at
+                `http://127.0.0.1:3001`) and this page fills in on its next refresh. To look at
+                another database: `marimo run analytics/dashboard.py -- --db PATH`.
+                """
+            ),
+            kind="info",
+        )
+    elif problem is not None:
+        _message = mo.callout(
+            mo.md(f"### Cannot read the usage database\n\n{problem}"), kind="danger"
+        )
+    else:
+        _message = mo.callout(
+            mo.md(
+                f"""
+                ### No requests recorded yet
+
+                `{db_path}` is there but empty. Every request that goes through the gateway
+                (`ekai serve`) adds a row; this page refreshes itself and shows them as they come.
+                """
+            ),
+            kind="info",
+        )
+    # Everything that reads data depends on `con`, which exists only past this point.
+    mo.stop(snap is None or everything.requests == 0, _message)
+    con = snap
+    return (con,)
+
+
+@app.cell(hide_code=True)
+def _(bucket, custom, everything, formats, models, now, period, providers):
+    _start, _end = period_bounds(period.value, custom.value, now)
+    flt = q.Filters(
+        start=_start,
+        end=_end,
+        providers=tuple(providers.value),
+        models=tuple(models.value),
+        client_formats=tuple(formats.value),
+    )
+    bucket_unit = pick_bucket(bucket.value, _start, _end, everything.first, everything.last)
+    return bucket_unit, flt
+
+
+@app.cell(hide_code=True)
+def _(con, everything, flt, period):
+    totals = q.totals(con, flt)
+    mo.stop(
+        totals.requests == 0,
+        mo.callout(
+            mo.md(
+                f"No requests match these filters ({period.selected_key.lower()}). "
+                f"The database holds {count(everything.requests)} requests, "
+                f"from {everything.first:%Y-%m-%d} to {everything.last:%Y-%m-%d}: "
+                "try **All time**."
+            ),
+            kind="warn",
+        ),
+    )
+    selected = flt  # the filters, once they are known to match rows: the charts use these
+    return selected, totals
+
+
+@app.cell(hide_code=True)
+def _(con, price_book, selected):
+    savings = q.cache_savings(con, selected, price_book.prices)
+    net_saved = q.total_savings(savings)
+    return net_saved, savings
+
+
+@app.cell(hide_code=True)
+def _(net_saved, totals):
+    _tokens = (
+        f"in {count(totals.input_tokens)} · cache read {count(totals.cache_read_tokens)} · "
+        f"cache write {count(totals.cache_write_tokens)} · out {count(totals.output_tokens)}"
+    )
+    _unpriced = f"{count(totals.unpriced)} without a price" if totals.unpriced else "all priced"
+    mo.hstack(
+        [
+            mo.stat(money(totals.spend_usd), label="Spend", caption=_unpriced, bordered=True),
+            mo.stat(
+                count(totals.requests),
+                label="Requests",
+                caption=f"{count(totals.failed)} failed",
+                bordered=True,
+            ),
+            mo.stat(count(totals.tokens), label="Tokens", caption=_tokens, bordered=True),
+            mo.stat(
+                money(net_saved),
+                label="Saved by caching",
+                caption="vs. the same prompts uncached",
+                bordered=True,
+            ),
+            mo.stat(
+                f"{totals.error_rate:.2%}",
+                label="Error rate",
+                caption="status ≥ 400 or an error",
+                bordered=True,
+            ),
+        ],
+        widths="equal",
+        gap=1,
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def _(bucket_unit, con, selected, split):
+    over_time = q.spend_over_time(con, selected, bucket=bucket_unit, split=split.value)
+    _data = utc_text(over_time, "bucket").with_columns(
+        pl.col("bucket")
+        .str.replace("T", " ")
+        .str.slice(0, 16 if bucket_unit == "hour" else 10)
+        .alias("when")
+    )
+    _unit = "utcyearmonthdatehours" if bucket_unit == "hour" else "utcyearmonthdate"
+    _chart = (
+        alt.Chart(_data)
+        .mark_bar()
+        .encode(
+            # A UTC time unit gives each bar its bucket's full width and UTC axis labels.
+            x=alt.X(f"{_unit}(bucket):T", title=None),
+            y=alt.Y("spend_usd:Q", title="USD", stack=True),
+            color=alt.Color("key:N", title=split.value),
+            tooltip=[
+                alt.Tooltip("when:N", title=f"{bucket_unit} (UTC)"),
+                alt.Tooltip("key:N", title=split.value),
+                alt.Tooltip("spend_usd:Q", title="USD", format=",.4f"),
+                alt.Tooltip("requests:Q", format=","),
+            ],
+        )
+        .properties(width="container", height=260)
+    )
+    mo.vstack([mo.md(f"### Spend per {bucket_unit}, by {split.value}"), chart(_chart)])
+    return (over_time,)
+
+
+@app.cell(hide_code=True)
+def _(totals):
+    mix = q.token_mix_frame(totals)
+    _chart = (
+        alt.Chart(mix)
+        .mark_bar()
+        .encode(
+            y=alt.Y("kind:N", title=None, sort=list(mix["kind"])),
+            x=alt.X("tokens:Q", title="tokens"),
+            color=alt.Color("kind:N", legend=None, sort=list(mix["kind"])),
+            tooltip=[
+                "kind:N",
+                alt.Tooltip("tokens:Q", format=","),
+                alt.Tooltip("share:Q", format=".1%"),
+            ],
+        )
+        .properties(width="container", height=160)
+    )
+    _labels = _chart.mark_text(align="left", dx=4).encode(
+        text=alt.Text("share:Q", format=".1%"), color=alt.value("#444")
+    )
+    mo.vstack([mo.md("### Token mix"), chart(_chart + _labels)])
+    return (mix,)
+
+
+@app.cell(hide_code=True)
+def _(con, selected):
+    by_model = q.cost_by(con, selected, by="model")
+    by_provider = q.cost_by(con, selected, by="provider")
+
+    def _bars(frame, title):
+        return (
+            alt.Chart(frame)
+            .mark_bar()
+            .encode(
+                y=alt.Y("key:N", title=None, sort="-x"),
+                x=alt.X("spend_usd:Q", title="USD"),
+                tooltip=[
+                    alt.Tooltip("key:N", title=title),
+                    alt.Tooltip("spend_usd:Q", title="USD", format=",.2f"),
+                    alt.Tooltip("share:Q", format=".1%"),
+                    alt.Tooltip("requests:Q", format=","),
+                    alt.Tooltip("unpriced:Q", title="without price", format=","),
+                ],
+            )
+            .properties(width="container", height=max(80, 24 * frame.height))
+        )
+
+    mo.hstack(
+        [
+            mo.vstack([mo.md("### Cost by model"), chart(_bars(by_model, "model"))]),
+            mo.vstack([mo.md("### Cost by provider"), chart(_bars(by_provider, "provider"))]),
+        ],
+        widths="equal",
+        gap=2,
+    )
+    return by_model, by_provider
+
+
+@app.cell(hide_code=True)
+def _(net_saved, price_book, savings):
+    _notes = [
+        "What cache reads and writes would have cost at the uncached input price, minus what "
+        "they cost, at the current price tables. Total: **" + money(net_saved) + "**."
+    ]
+    if price_book.problems:
+        _notes.append("Price tables skipped: " + "; ".join(price_book.problems))
+    if not price_book.prices:
+        _notes.append("No price tables found (pricing/*.yaml), so savings are unknown.")
+    mo.vstack(
+        [
+            mo.md("### What caching saved\n\n" + "\n\n".join(_notes)),
+            grid(savings, page_size=8),
+        ]
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def _(con, selected):
+    lat = q.latency(con, selected)
+    _long = (
+        lat.with_columns(pl.concat_str("provider", pl.lit(" / "), "model").alias("route"))
+        .unpivot(
+            index=["route", "requests"],
+            on=["ttft_p50_ms", "ttft_p95_ms", "latency_p50_ms", "latency_p95_ms"],
+            variable_name="measure",
+            value_name="ms",
+        )
+        .with_columns(
+            pl.col("measure").str.starts_with("ttft").alias("is_ttft"),
+            pl.col("measure").str.extract(r"_(p\d+)_").alias("pct"),
+        )
+    )
+
+    def _panel(ttft: bool, title: str):
+        return (
+            alt.Chart(_long.filter(pl.col("is_ttft") == ttft))
+            .mark_bar()
+            .encode(
+                y=alt.Y("route:N", title=None),
+                yOffset=alt.YOffset("pct:N"),
+                x=alt.X("ms:Q", title="ms"),
+                color=alt.Color("pct:N", title="percentile"),
+                tooltip=["route:N", "pct:N", alt.Tooltip("ms:Q", format=",.0f"), "requests:Q"],
+            )
+            .properties(title=title, width="container", height=max(120, 34 * lat.height))
+        )
+
+    mo.vstack(
+        [
+            mo.md("### Latency (successful requests)"),
+            mo.hstack(
+                [chart(_panel(True, "time to first byte")), chart(_panel(False, "total"))],
+                widths="equal",
+                gap=2,
+            ),
+        ]
+    )
+    return (lat,)
+
+
+@app.cell(hide_code=True)
+def _(con, selected):
+    errors_by_provider = q.errors_by(con, selected, by="provider")
+    errors_by_model = q.errors_by(con, selected, by="model")
+    recent = q.recent_errors(con, selected, limit=20)
+    mo.vstack(
+        [
+            mo.md("### Errors"),
+            mo.hstack(
+                [
+                    grid(errors_by_provider.rename({"key": "provider"}), label="by provider"),
+                    grid(errors_by_model.rename({"key": "model"}), page_size=5, label="by model"),
+                ],
+                widths="equal",
+                gap=2,
+            ),
+            grid(
+                utc_text(recent, "ts", "%Y-%m-%d %H:%M:%S%.3f"),
+                page_size=5,
+                label="recent errors",
+            ),
+        ]
+    )
+    return errors_by_model, errors_by_provider, recent
+
+
+@app.cell(hide_code=True)
+def _(con, selected):
+    latest = q.latest_requests(con, selected, limit=100)
+    mo.vstack(
+        [
+            mo.md("### Latest requests"),
+            grid(utc_text(latest, "ts", "%Y-%m-%d %H:%M:%S%.3f"), page_size=10),
+        ]
+    )
+    return (latest,)
+
+
+if __name__ == "__main__":
+    app.run()

@@ -1,0 +1,516 @@
+"""The dashboard's figures, one pure function each.
+
+Every function takes a DuckDB connection in which `usage` is the usage table (either the live
+view of `analytics.duck.connect` or the in-memory copy of `analytics.duck.snapshot`) and a
+`Filters` value, and returns a Polars frame or a small dataclass. Each one is a single SQL query
+that aggregates every row in range inside DuckDB; nothing is fetched into Python and then
+summarised, and nothing is computed over a capped sample. Only the `limit` of the row listings
+(`recent_errors`, `latest_requests`) caps anything, and it caps what is listed, not what is
+counted.
+
+User choices reach SQL only as bound parameters (`$name`). The two things that cannot be
+parameters, a grouping column and a time bucket, are looked up in closed tables
+(`SPLITS`, `BUCKETS`) and anything else is refused with ValueError.
+
+Conventions:
+- Times are UTC. `start` is inclusive and `end` exclusive; either may be None (open).
+- A request failed when its status is 400 or more or it carries an error text.
+- Latency percentiles are over successful requests only: a request refused in 3 ms would
+  otherwise pull the p50 of a slow model down.
+- Spend is `sum(cost_usd)`; rows with no known price (NULL) are counted separately, never as 0.
+- A NULL provider or model (a request refused before routing) is grouped as "(unknown)".
+- Integer sums are cast to BIGINT: DuckDB's `sum(BIGINT)` is a HUGEINT, which reaches Polars as
+  Decimal(38,0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, NamedTuple
+
+import duckdb
+import polars as pl
+
+Bucket = Literal["hour", "day"]
+Split = Literal["provider", "model"]
+
+BUCKETS: tuple[str, ...] = ("hour", "day")
+SPLITS: dict[str, str] = {
+    "provider": "coalesce(provider, '(unknown)')",
+    "model": "coalesce(model, '(unknown)')",
+}
+OTHER = "(other)"
+
+# `ts` is TEXT in the live view and already a TIMESTAMP in a snapshot; the cast serves both
+# (on a TIMESTAMP it is free).
+TS = "TRY_CAST(ts AS TIMESTAMP)"
+FAILED = "(status >= 400 OR error IS NOT NULL)"
+
+TOKEN_KINDS: tuple[tuple[str, str], ...] = (
+    ("input", "input_tokens"),
+    ("cache read", "cache_read_tokens"),
+    ("cache write", "cache_write_tokens"),
+    ("output", "output_tokens"),
+)
+
+
+def _utc_naive(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the dashboard's controls select. Empty tuples mean "all"."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    providers: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    client_formats: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Aware datetimes become naive UTC, the type of the snapshot's `ts`; lists become tuples.
+        object.__setattr__(self, "start", _utc_naive(self.start))
+        object.__setattr__(self, "end", _utc_naive(self.end))
+        for name in ("providers", "models", "client_formats"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+
+Params = dict[str, Any]
+
+
+def where(f: Filters) -> tuple[str, Params]:
+    """The WHERE clause (or "") and its named parameters for a `Filters`."""
+    clauses: list[str] = []
+    params: Params = {}
+    if f.start is not None:
+        clauses.append(f"{TS} >= $start")
+        params["start"] = f.start
+    if f.end is not None:
+        clauses.append(f"{TS} < $end")
+        params["end"] = f.end
+    for column, values in (
+        ("provider", f.providers),
+        ("model", f.models),
+        ("client_format", f.client_formats),
+    ):
+        if values:
+            clauses.append(f"list_contains(${column}s, {column})")
+            params[f"{column}s"] = list(values)
+    return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _and(clause: str, condition: str) -> str:
+    return f"{clause} AND {condition}" if clause else f"WHERE {condition}"
+
+
+def _split_expr(split: str) -> str:
+    try:
+        return SPLITS[split]
+    except KeyError:
+        raise ValueError(f"split must be one of {sorted(SPLITS)}, not {split!r}") from None
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: Params) -> pl.DataFrame:
+    return con.execute(sql, params).pl()
+
+
+# --- filter choices -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FilterOptions:
+    """The values the controls can offer, over the whole table."""
+
+    requests: int = 0
+    first: datetime | None = None
+    last: datetime | None = None
+    providers: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    client_formats: tuple[str, ...] = ()
+
+
+def filter_options(con: duckdb.DuckDBPyConnection) -> FilterOptions:
+    """Row count, time span and the distinct providers, models and client formats."""
+    row = con.execute(
+        f"""
+        SELECT count(*)::BIGINT, min({TS}), max({TS}),
+               list(DISTINCT provider ORDER BY provider),
+               list(DISTINCT model ORDER BY model),
+               list(DISTINCT client_format ORDER BY client_format)
+        FROM usage
+        """
+    ).fetchone()
+    assert row is not None  # an aggregate without GROUP BY always returns one row
+    requests, first, last, providers, models, formats = row
+    return FilterOptions(
+        requests=int(requests),
+        first=first,
+        last=last,
+        providers=tuple(providers or ()),
+        models=tuple(models or ()),
+        client_formats=tuple(formats or ()),
+    )
+
+
+# --- totals ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The headline numbers for a period."""
+
+    requests: int = 0
+    failed: int = 0
+    unpriced: int = 0  # requests whose cost is unknown (cost_usd NULL)
+    spend_usd: float = 0.0
+    input_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.output_tokens
+
+    @property
+    def error_rate(self) -> float:
+        return self.failed / self.requests if self.requests else 0.0
+
+
+def totals(con: duckdb.DuckDBPyConnection, f: Filters) -> Totals:
+    """Requests, failures, spend and tokens by kind over every row that matches `f`."""
+    clause, params = where(f)
+    row = con.execute(
+        f"""
+        SELECT count(*)::BIGINT,
+               count(*) FILTER (WHERE {FAILED})::BIGINT,
+               count(*) FILTER (WHERE cost_usd IS NULL)::BIGINT,
+               coalesce(sum(cost_usd), 0)::DOUBLE,
+               coalesce(sum(input_tokens), 0)::BIGINT,
+               coalesce(sum(cache_read_tokens), 0)::BIGINT,
+               coalesce(sum(cache_write_tokens), 0)::BIGINT,
+               coalesce(sum(output_tokens), 0)::BIGINT,
+               coalesce(sum(reasoning_tokens), 0)::BIGINT
+        FROM usage {clause}
+        """,
+        params,
+    ).fetchone()
+    assert row is not None
+    return Totals(*row)
+
+
+# --- spend over time ------------------------------------------------------------------------
+
+
+def spend_over_time(
+    con: duckdb.DuckDBPyConnection,
+    f: Filters,
+    *,
+    bucket: Bucket = "day",
+    split: Split = "provider",
+    top: int = 8,
+) -> pl.DataFrame:
+    """Spend and requests per time bucket and provider (or model).
+
+    Columns: `bucket` (start of the hour or day, UTC), `key`, `spend_usd`, `requests`. The `top`
+    keys by spend in the period keep their name; the rest are summed as "(other)", so a chart
+    stays readable with fifty models and the stacked total is still exact. Buckets without
+    requests are absent.
+    """
+    if bucket not in BUCKETS:
+        raise ValueError(f"bucket must be one of {BUCKETS}, not {bucket!r}")
+    key = _split_expr(split)
+    clause, params = where(f)
+    clause = _and(clause, f"{TS} IS NOT NULL")
+    params |= {"bucket": bucket, "top": max(int(top), 0)}
+    return _frame(
+        con,
+        f"""
+        WITH rows AS (
+            SELECT date_trunc($bucket, {TS}) AS bucket, {key} AS key, cost_usd
+            FROM usage {clause}
+        ),
+        ranked AS (
+            SELECT key, row_number() OVER (
+                ORDER BY coalesce(sum(cost_usd), 0) DESC, count(*) DESC, key
+            ) AS rank
+            FROM rows GROUP BY key
+        )
+        SELECT bucket,
+               CASE WHEN rank <= $top THEN rows.key ELSE '{OTHER}' END AS key,
+               coalesce(sum(cost_usd), 0)::DOUBLE AS spend_usd,
+               count(*)::BIGINT AS requests
+        FROM rows JOIN ranked USING (key)
+        GROUP BY ALL
+        ORDER BY bucket, key
+        """,
+        params,
+    )
+
+
+# --- tokens and cost ------------------------------------------------------------------------
+
+
+def token_mix_frame(t: Totals) -> pl.DataFrame:
+    """The token mix of already computed totals (see `token_mix`)."""
+    counts = [getattr(t, column) for _, column in TOKEN_KINDS]
+    whole = sum(counts)
+    return pl.DataFrame(
+        {
+            "kind": [kind for kind, _ in TOKEN_KINDS],
+            "tokens": counts,
+            "share": [n / whole if whole else 0.0 for n in counts],
+        },
+        schema={"kind": pl.String, "tokens": pl.Int64, "share": pl.Float64},
+    )
+
+
+def token_mix(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
+    """Tokens by kind: columns `kind` (input, cache read, cache write, output), `tokens`, `share`.
+
+    `share` is the kind's fraction of all tokens (0 when there are none). Reasoning tokens are
+    part of output and not a kind of their own. The sums are `totals`'s; a caller that already
+    has them can use `token_mix_frame` and skip the second scan.
+    """
+    return token_mix_frame(totals(con, f))
+
+
+def cost_by(con: duckdb.DuckDBPyConnection, f: Filters, *, by: Split = "model") -> pl.DataFrame:
+    """Spend, requests and tokens per model (or provider), most expensive first.
+
+    Columns: `key`, `requests`, `spend_usd`, `share` (of the period's spend), `unpriced`
+    (requests with no known cost), `input_tokens`, `cache_read_tokens`, `cache_write_tokens`,
+    `output_tokens`.
+    """
+    key = _split_expr(by)
+    clause, params = where(f)
+    return _frame(
+        con,
+        f"""
+        SELECT {key} AS key,
+               count(*)::BIGINT AS requests,
+               coalesce(sum(cost_usd), 0)::DOUBLE AS spend_usd,
+               coalesce(sum(cost_usd) / nullif(sum(sum(cost_usd)) OVER (), 0), 0)::DOUBLE
+                   AS share,
+               count(*) FILTER (WHERE cost_usd IS NULL)::BIGINT AS unpriced,
+               coalesce(sum(input_tokens), 0)::BIGINT AS input_tokens,
+               coalesce(sum(cache_read_tokens), 0)::BIGINT AS cache_read_tokens,
+               coalesce(sum(cache_write_tokens), 0)::BIGINT AS cache_write_tokens,
+               coalesce(sum(output_tokens), 0)::BIGINT AS output_tokens
+        FROM usage {clause}
+        GROUP BY 1
+        ORDER BY spend_usd DESC, requests DESC, key
+        """,
+        params,
+    )
+
+
+# --- cache savings --------------------------------------------------------------------------
+
+
+class Price(NamedTuple):
+    """A model's base prices at one provider, USD per 1M tokens (None: the table omits it)."""
+
+    input: float
+    cache_read: float | None = None
+    cache_write: float | None = None
+    cache_write_1h: float | None = None
+
+
+Prices = Mapping[tuple[str, str], Price]
+
+SAVINGS_SCHEMA: dict[str, Any] = {
+    "provider": pl.String,
+    "model": pl.String,
+    "cache_read_tokens": pl.Int64,
+    "cache_write_tokens": pl.Int64,
+    "saved_on_reads_usd": pl.Float64,
+    "extra_on_writes_usd": pl.Float64,
+    "net_saved_usd": pl.Float64,
+}
+
+
+def price_cache_tokens(
+    reads: int, writes: int, writes_1h: int, price: Price | None
+) -> tuple[float | None, float | None]:
+    """(saved on cache reads, extra paid for cache writes) in USD, against the input price.
+
+    Follows the gateway's cost formula (gateway/pricing.py): a cache price the table lacks is
+    billed at the input price (so it saves nothing and costs nothing extra), and the 1-hour
+    part of the writes is priced at `cache_write_1h`, else `cache_write`. Both are None when
+    the model has no price at all.
+    """
+    if price is None:
+        return None, None
+    read_rate = price.input if price.cache_read is None else price.cache_read
+    write_rate = price.input if price.cache_write is None else price.cache_write
+    write_1h_rate = write_rate if price.cache_write_1h is None else price.cache_write_1h
+    saved = reads * (price.input - read_rate)
+    extra = (writes - writes_1h) * (write_rate - price.input) + writes_1h * (
+        write_1h_rate - price.input
+    )
+    return saved / 1e6, extra / 1e6
+
+
+def lookup_price(prices: Prices, provider: str, model: str, provider_model: str) -> Price | None:
+    """The price of a row's model: by the name the client sent, else by the upstream id.
+
+    The second lookup catches aliases: a client that sent `sonnet` has `model = 'sonnet'`
+    but `provider_model = 'claude-sonnet-4-6'` (or OpenRouter's `anthropic/claude-sonnet-4.6`),
+    and the price tables list both names and ids.
+    """
+    return prices.get((provider, model)) or prices.get((provider, provider_model))
+
+
+def cache_savings(con: duckdb.DuckDBPyConnection, f: Filters, prices: Prices) -> pl.DataFrame:
+    """What prompt caching saved per provider and model, at today's base prices.
+
+    For each (provider, model), with prices per 1M tokens from the price tables:
+      saved_on_reads  = cache_read_tokens  * (input - cache_read)
+      extra_on_writes = cache_write_tokens * (cache_write - input)   (writes usually cost more;
+                        the 1-hour part at cache_write_1h)
+      net_saved       = saved_on_reads - extra_on_writes
+    i.e. what those prompt tokens would have cost uncached minus what they cost. The rows store
+    costs but not the prices behind them, so this prices the token sums with the current tables:
+    an approximation when prices changed within the period, and long-prompt price tiers are not
+    applied (base prices only). A model with no price has null savings.
+
+    The token sums run in DuckDB over every row; only the small per-model result is priced here.
+    """
+    clause, params = where(f)
+    clause = _and(clause, "(cache_read_tokens > 0 OR cache_write_tokens > 0)")
+    sums = con.execute(
+        f"""
+        SELECT coalesce(provider, '(unknown)'), coalesce(model, '(unknown)'),
+               coalesce(provider_model, ''),
+               sum(cache_read_tokens)::BIGINT, sum(cache_write_tokens)::BIGINT,
+               sum(cache_write_1h_tokens)::BIGINT
+        FROM usage {clause}
+        GROUP BY ALL
+        """,
+        params,
+    ).fetchall()
+    priced = [
+        (provider, model, reads, writes, *price_cache_tokens(reads, writes, writes_1h, price))
+        for provider, model, provider_model, reads, writes, writes_1h in sums
+        for price in [lookup_price(prices, provider, model, provider_model)]
+    ]
+    rows = pl.DataFrame(priced, schema=list(SAVINGS_SCHEMA)[:-1], orient="row")
+
+    def exact_sum(column: str) -> pl.Expr:  # null if any part is unknown, unlike pl.sum
+        col = pl.col(column)
+        return pl.when(col.is_null().any()).then(None).otherwise(col.sum()).alias(column)
+
+    return (
+        rows.cast(dict(list(SAVINGS_SCHEMA.items())[:-1]))
+        .group_by("provider", "model")
+        .agg(
+            pl.col("cache_read_tokens").sum(),
+            pl.col("cache_write_tokens").sum(),
+            exact_sum("saved_on_reads_usd"),
+            exact_sum("extra_on_writes_usd"),
+        )
+        .with_columns(
+            (pl.col("saved_on_reads_usd") - pl.col("extra_on_writes_usd")).alias("net_saved_usd")
+        )
+        .sort(
+            ["net_saved_usd", "provider", "model"],
+            descending=[True, False, False],
+            nulls_last=True,
+        )
+    )
+
+
+def total_savings(savings: pl.DataFrame) -> float:
+    """The sum of `net_saved_usd` over the rows where it is known."""
+    value = savings.get_column("net_saved_usd").sum() if savings.height else 0.0
+    return float(value or 0.0)
+
+
+# --- latency and errors ---------------------------------------------------------------------
+
+
+def latency(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
+    """p50 and p95 of time to first byte and total latency per provider and model (successes).
+
+    Columns: `provider`, `model`, `requests`, `ttft_p50_ms`, `ttft_p95_ms`, `latency_p50_ms`,
+    `latency_p95_ms` (continuous quantiles, i.e. interpolated), busiest first.
+    """
+    clause, params = where(f)
+    clause = _and(clause, f"NOT {FAILED}")
+    return _frame(
+        con,
+        f"""
+        SELECT {SPLITS["provider"]} AS provider, {SPLITS["model"]} AS model,
+               count(*)::BIGINT AS requests,
+               quantile_cont(ttft_ms, 0.5) AS ttft_p50_ms,
+               quantile_cont(ttft_ms, 0.95) AS ttft_p95_ms,
+               quantile_cont(latency_ms, 0.5) AS latency_p50_ms,
+               quantile_cont(latency_ms, 0.95) AS latency_p95_ms
+        FROM usage {clause}
+        GROUP BY ALL
+        ORDER BY requests DESC, provider, model
+        """,
+        params,
+    )
+
+
+def errors_by(
+    con: duckdb.DuckDBPyConnection, f: Filters, *, by: Split = "provider"
+) -> pl.DataFrame:
+    """Requests, failures and error rate per provider (or model), worst rate first."""
+    key = _split_expr(by)
+    clause, params = where(f)
+    return _frame(
+        con,
+        f"""
+        SELECT {key} AS key,
+               count(*)::BIGINT AS requests,
+               count(*) FILTER (WHERE {FAILED})::BIGINT AS failed,
+               (count(*) FILTER (WHERE {FAILED}) / count(*))::DOUBLE AS error_rate
+        FROM usage {clause}
+        GROUP BY 1
+        ORDER BY error_rate DESC, requests DESC, key
+        """,
+        params,
+    )
+
+
+RECENT_ERROR_COLUMNS = "ts, provider, model, status, error, attempts, client_format, request_id"
+LATEST_COLUMNS = (
+    "ts, client_format, provider, model, stream, status, input_tokens, cache_read_tokens, "
+    "cache_write_tokens, output_tokens, cost_usd, ttft_ms, latency_ms, error, request_id"
+)
+
+
+def recent_errors(con: duckdb.DuckDBPyConnection, f: Filters, *, limit: int = 20) -> pl.DataFrame:
+    """The newest `limit` failed requests, newest first."""
+    clause, params = where(f)
+    clause = _and(clause, FAILED)
+    params["limit"] = max(int(limit), 0)
+    return _frame(
+        con,
+        f"SELECT {RECENT_ERROR_COLUMNS} FROM usage {clause} ORDER BY id DESC LIMIT $limit",
+        params,
+    )
+
+
+def latest_requests(con: duckdb.DuckDBPyConnection, f: Filters, *, limit: int = 50) -> pl.DataFrame:
+    """The newest `limit` requests, newest first (by id, which is the order they were written)."""
+    clause, params = where(f)
+    params["limit"] = max(int(limit), 0)
+    return _frame(
+        con,
+        f"SELECT {LATEST_COLUMNS} FROM usage {clause} ORDER BY id DESC LIMIT $limit",
+        params,
+    )

@@ -1,0 +1,163 @@
+"""The marimo dashboard, headless: exported to HTML by `marimo export html` (which exits non-zero
+when any cell fails) and run in-process with `app.run()`, on a populated, an empty and a missing
+database; plus its small helper functions."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from analytics.dashboard import (
+    app,
+    cell_format,
+    count,
+    money,
+    parse_args,
+    period_bounds,
+    pick_bucket,
+)
+from tests.analytics_fixtures import KNOWN, write_config, write_usage
+
+ROOT = Path(__file__).resolve().parent.parent
+DASHBOARD = ROOT / "analytics" / "dashboard.py"
+
+
+@pytest.fixture(scope="module")
+def populated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An ekai.yaml with price tables, naming a database holding the KNOWN rows."""
+    folder = tmp_path_factory.mktemp("dash")
+    write_usage(folder / "usage.db", KNOWN)
+    return write_config(folder)
+
+
+def export(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], str]:
+    out = tmp_path / "out.html"
+    done = subprocess.run(
+        [sys.executable, "-m", "marimo", "export", "html", str(DASHBOARD), "-o", str(out),
+         "--", *args],
+        cwd=tmp_path, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    return done, out.read_text(encoding="utf-8") if out.exists() else ""
+
+
+# --- headless export --------------------------------------------------------------------------
+
+
+def test_export_populated(populated: Path, tmp_path: Path) -> None:
+    done, html = export(tmp_path, "--config", str(populated), "--period", "all")
+    assert done.returncode == 0, done.stderr
+    # the tokens KPI (1416 + 6100 + 2500 + 676), which only a cell that ran can have written
+    assert "10,692" in html
+
+
+def test_export_empty_database(tmp_path: Path) -> None:
+    db = write_usage(tmp_path / "fresh.db", [])
+    done, html = export(tmp_path, "--db", str(db))
+    assert done.returncode == 0, done.stderr
+    assert str(db) in html  # the first-run message names the file
+
+
+def test_export_missing_database(tmp_path: Path) -> None:
+    done, html = export(tmp_path, "--db", str(tmp_path / "not-yet.db"))
+    assert done.returncode == 0, done.stderr
+    assert "not-yet.db" in html
+
+
+# --- in-process app.run() ---------------------------------------------------------------------
+
+
+def run_app(monkeypatch: pytest.MonkeyPatch, *args: str) -> dict:
+    monkeypatch.setattr(sys, "argv", ["dashboard.py", *args])
+    _outputs, defs = app.run()
+    return dict(defs)
+
+
+def test_app_run_populated(populated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    defs = run_app(monkeypatch, "--config", str(populated), "--period", "all")
+    assert defs["totals"].requests == 8
+    assert defs["totals"].spend_usd == pytest.approx(3.875)
+    assert defs["net_saved"] == pytest.approx(0.0093 + 0.001125 + 0.0029)
+    assert defs["bucket_unit"] == "hour"  # auto: the data spans two days
+    assert defs["over_time"]["spend_usd"].sum() == pytest.approx(3.875)
+    assert defs["by_provider"].height == 4
+    assert isinstance(defs["latest"], pl.DataFrame) and defs["latest"].height == 8
+    assert defs["recent"].height == 2
+
+
+def test_app_run_finds_the_database_through_ekai_yaml(
+    populated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("EKAI_CONFIG", raising=False)
+    monkeypatch.chdir(populated.parent)  # ./ekai.yaml names usage.db beside it
+    defs = run_app(monkeypatch, "--period", "all")
+    assert defs["db_path"] == (populated.parent / "usage.db").resolve()
+    assert defs["totals"].requests == 8
+    assert len(defs["price_book"].prices) == 4  # three tables, one model listed by name and id
+
+
+def test_app_run_stops_with_a_message_when_empty_or_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = write_usage(tmp_path / "empty.db", [])
+    defs = run_app(monkeypatch, "--db", str(empty))
+    assert defs["problem"] is None and defs["everything"].requests == 0
+    assert "con" not in defs and "totals" not in defs  # mo.stop: data cells skipped, not failed
+    defs = run_app(monkeypatch, "--db", str(tmp_path / "missing.db"))
+    assert defs["problem"] == "missing"
+    assert "totals" not in defs
+
+
+def test_app_run_with_a_period_that_holds_nothing(
+    populated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    defs = run_app(monkeypatch, "--config", str(populated), "--period", "24h")  # rows are old
+    assert defs["everything"].requests == 8
+    assert defs["totals"].requests == 0
+    assert "selected" not in defs and "over_time" not in defs  # stopped: "no requests match"
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def test_parse_args_ignores_what_it_does_not_know() -> None:
+    args = parse_args(["--db", "x.db", "--unknown", "1"])
+    assert (args.db, args.config, args.period) == (Path("x.db"), None, "30d")
+    assert parse_args(["--period", "all"]).period == "all"
+
+
+def test_period_bounds() -> None:
+    now = datetime(2026, 11, 27, 12)
+    assert period_bounds("7d", None, now) == (now - timedelta(days=7), None)
+    assert period_bounds("all", None, now) == (None, None)
+    custom = (date(2026, 11, 1), date(2026, 11, 2))
+    assert period_bounds("custom", custom, now) == (
+        datetime(2026, 11, 1),
+        datetime(2026, 11, 3),  # the end day is included
+    )
+
+
+def test_pick_bucket() -> None:
+    now = datetime(2026, 11, 27)
+    assert pick_bucket("day", now - timedelta(hours=2), None, None, now) == "day"
+    assert pick_bucket("auto", now - timedelta(days=1), None, None, now) == "hour"
+    assert pick_bucket("auto", now - timedelta(days=30), None, None, now) == "day"
+    assert pick_bucket("auto", None, None, now - timedelta(days=2), now) == "hour"
+    assert pick_bucket("auto", None, None, None, None) == "day"
+
+
+def test_number_formats() -> None:
+    assert money(1234.5) == "$1,234.50"
+    assert money(0.00123) == "$0.0012"
+    assert money(None) == "n/a"
+    assert count(999) == "999"
+    assert count(1_234_567) == "1.23 M"
+    assert count(5_860_000_000) == "5.86 B"
+    assert cell_format("error_rate", pl.Float64)(0.25) == "25.00%"
+    assert cell_format("input_tokens", pl.Int64)(1234567.0) == "1,234,567"
+    assert cell_format("status", pl.Int64) is None
+    assert cell_format("model", pl.String) is None
