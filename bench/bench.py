@@ -622,6 +622,7 @@ def report(result: dict[str, Any], st: Settings) -> str:
         + ("pinned (gateway on core 0; fake + load generator on core 1)" if result["pinned"] else "unpinned")
     ]
     seq_rows, conc_rows = [], []
+    starved: list[str] = []
     for sc in st.scenarios:
         r = result[sc.name]
         d, g = r["sequential"]["direct"], r["sequential"]["gateway"]
@@ -667,6 +668,14 @@ def report(result: dict[str, Any], st: Settings) -> str:
                     str(d["errors"] + g["errors"]) if first else "",
                 ]
             )
+            if (
+                first
+                and st.workers == 1
+                and cpu
+                and cpu.get("gateway", 100) < 90
+                and cpu.get("loadgen", 0) < 90
+            ):
+                starved.append(sc.name)
     lines.append(
         f"\nSequential (1 in flight, {st.sequential} per path, interleaved in {st.rounds} rounds), ms:"
     )
@@ -700,6 +709,12 @@ def report(result: dict[str, Any], st: Settings) -> str:
             ],
         )
     )
+    if starved:
+        lines.append(
+            f"NOTE: at {st.concurrency} concurrent the gateway used less than 90% of a core per worker in "
+            f"{', '.join(starved)}, with the load generator not saturated either: other work was taking "
+            "the CPU, so those req/s figures understate the gateway (its CPU us/req is the steadier figure)."
+        )
     mb = lambda kb: f"{kb / 1024:.1f} MB"  # noqa: E731
     s, w, e = result["rss_start_kb"], result["rss_after_warmup_kb"], result["rss_end_kb"]
     lines.append(
