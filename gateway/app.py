@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sanic import Request, Sanic
+from sanic.exceptions import RequestCancelled
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse
 
@@ -51,6 +52,9 @@ class GatewayErrorHandler(ErrorHandler):
     """Sanic's own errors, in the client's API shape, never with a traceback."""
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        if isinstance(exception, RequestCancelled):  # the client left while we answered: no one to tell
+            log.debug("client left during %s %s", request.method, request.path)
+            return HTTPResponse(status=499)
         status = getattr(exception, "status_code", 500) or 500
         if status >= 500:
             log.error("unhandled error on %s %s", request.method, request.path, exc_info=exception)
@@ -70,6 +74,14 @@ class GatewayErrorHandler(ErrorHandler):
 
 _ID_PREFIX = "req_" + secrets.token_hex(6)  # random per process: unique across workers and restarts
 _ID_COUNTER = itertools.count(1)
+
+
+def _new_id_prefix() -> None:
+    global _ID_PREFIX
+    _ID_PREFIX = "req_" + secrets.token_hex(6)
+
+
+os.register_at_fork(after_in_child=_new_id_prefix)  # forked workers must not share a prefix
 
 
 def _request_id() -> str:

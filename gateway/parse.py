@@ -59,34 +59,25 @@ def _is_int(value: Any) -> bool:
 
 def check_request(fmt: ClientFormat, body: dict[str, Any], *, count_tokens: bool = False) -> None:
     """Raise ClientError for a body the gateway cannot route or account."""
+    # runs on every request: the f-string messages are built only when a check fails
     model = body.get("model")
     _require("model" in body, "Missing required field 'model'.", "model")
-    _require(
-        isinstance(model, str) and bool(model.strip()),
-        f"'model' must be a non-empty string, got {_kind(model)}.",
-        "model",
-    )
+    if not (isinstance(model, str) and model.strip()):
+        raise ClientError(f"'model' must be a non-empty string, got {_kind(model)}.", param="model")
     messages = body.get("messages")
     _require("messages" in body, "Missing required field 'messages'.", "messages")
-    _require(isinstance(messages, list), f"'messages' must be an array, got {_kind(messages)}.", "messages")
+    if not isinstance(messages, list):
+        raise ClientError(f"'messages' must be an array, got {_kind(messages)}.", param="messages")
     _require(len(messages) > 0, "'messages' must contain at least one message.", "messages")
     for i, message in enumerate(messages):
-        _require(
-            isinstance(message, dict),
-            f"'messages[{i}]' must be an object, got {_kind(message)}.",
-            f"messages[{i}]",
-        )
-        _require(
-            isinstance(message.get("role"), str),
-            f"'messages[{i}].role' must be a string.",
-            f"messages[{i}].role",
-        )
+        if not isinstance(message, dict):
+            got = _kind(message)
+            raise ClientError(f"'messages[{i}]' must be an object, got {got}.", param=f"messages[{i}]")
+        if not isinstance(message.get("role"), str):
+            raise ClientError(f"'messages[{i}].role' must be a string.", param=f"messages[{i}].role")
     stream = body.get("stream", False)
-    _require(
-        isinstance(stream, bool) or stream is None,
-        f"'stream' must be a boolean, got {_kind(stream)}.",
-        "stream",
-    )
+    if not (isinstance(stream, bool) or stream is None):
+        raise ClientError(f"'stream' must be a boolean, got {_kind(stream)}.", param="stream")
     for key in ("max_tokens", "max_completion_tokens"):
         if body.get(key) is not None:
             _require(

@@ -147,10 +147,16 @@ class UsageMeter:
         return provider_cost_usd(self._openai) if self._openai else None
 
 
+_iso_second: tuple[int, str] = (-1, "")
+
+
 def iso_ms(epoch: float) -> str:
-    """2026-11-27T09:00:00.123Z"""
-    dt = datetime.fromtimestamp(epoch, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    """2026-11-27T09:00:00.123Z (each second is formatted once: most rows share it)."""
+    global _iso_second
+    second = int(epoch)
+    if second != _iso_second[0]:
+        _iso_second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S."))
+    return f"{_iso_second[1]}{int((epoch - second) * 1000):03d}Z"
 
 
 @dataclass(slots=True)
@@ -241,6 +247,7 @@ class UsageWriter:
         self.path = path
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
         self.written = 0
         self.failed = 0
 
@@ -257,36 +264,41 @@ class UsageWriter:
         if self._thread is None:
             return
         self._queue.put_nowait(_STOP)
+        self._stopping.set()
         self._thread.join(timeout)
         self._thread = None
 
     def _run(self, conn: sqlite3.Connection) -> None:
         stopping = False
         while not stopping:
-            item = self._queue.get()
+            item = self._queue.get()  # idle until a record comes
             if item is _STOP:
                 break
-            rows = [item]
-            deadline = time.monotonic() + FLUSH_SECONDS
-            while len(rows) < BATCH:
-                remaining = deadline - time.monotonic()
+            # Let records gather for FLUSH_SECONDS without blocking in get(): a thread blocked in
+            # get() is woken, and takes the GIL from the event loop, once per record.
+            self._stopping.wait(FLUSH_SECONDS)
+            batches, rows = [], [item]
+            while True:
                 try:
-                    item = (
-                        self._queue.get(timeout=max(remaining, 0))
-                        if remaining > 0
-                        else (self._queue.get_nowait())
-                    )
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is _STOP:
                     stopping = True
                     break
                 rows.append(item)
-            try:
-                self._write(conn, rows)
-            except Exception:  # never let the thread die: log, count, go on
-                log.exception("usage batch of %d rows lost", len(rows))
-                self.failed += len(rows)
+                if len(rows) >= BATCH:
+                    batches.append(rows)
+                    rows = []
+            batches.append(rows)
+            for batch in batches:
+                if not batch:
+                    continue
+                try:
+                    self._write(conn, batch)
+                except Exception:  # never let the thread die: log, count, go on
+                    log.exception("usage batch of %d rows lost", len(batch))
+                    self.failed += len(batch)
         leftover = []
         while True:  # drain anything queued after the stop marker
             try:
