@@ -16,8 +16,9 @@ stream cut short becomes an error event in the client's format, never a silent s
 
 from __future__ import annotations
 
-import json
 from typing import Any, Protocol
+
+import orjson
 
 from gateway import translate
 from gateway.errors import ClientError, ClientFormat, UpstreamError, error_body, error_types
@@ -28,7 +29,7 @@ _DONE = b"data: [DONE]\n\n"
 
 
 def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return orjson.dumps(obj)
 
 
 class StreamRelay(Protocol):

@@ -11,10 +11,10 @@ GET  /health                     status, each provider's readiness, config diges
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
+import orjson
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
@@ -52,7 +52,7 @@ async def count_tokens(request: Request) -> HTTPResponse:
         target = route.targets[0]
         headers = {"x-ekai-provider": target.provider.name}
         if target.provider.format == "anthropic":
-            payload = json.dumps({**body, "model": target.upstream_model}).encode()
+            payload = orjson.dumps({**body, "model": target.upstream_model})
             up_headers = upstream_headers(target.provider, proxy._protocol_headers(request), same_format=True)
             resp = await request.app.ctx.upstream.send(
                 target.provider,

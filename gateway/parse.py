@@ -7,8 +7,9 @@ naming the field. Everything else is the provider's to judge: its own 400 is pas
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import orjson
 
 from gateway.errors import ClientError, ClientFormat
 
@@ -22,12 +23,14 @@ def parse_json(raw: bytes, content_type: str | None) -> dict[str, Any]:
     if not raw or not raw.strip():
         raise ClientError("The request body is empty; send a JSON object.")
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ClientError(f"The request body is not valid UTF-8 (byte {exc.start}).") from exc
-    try:
-        body = json.loads(text)
-    except json.JSONDecodeError as exc:
+        body = orjson.loads(raw)  # several times faster than json on Claude Code's ~100 KB bodies
+    except orjson.JSONDecodeError as exc:
+        if "UTF-8" in exc.msg:
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as bad:
+                raise ClientError(f"The request body is not valid UTF-8 (byte {bad.start}).") from exc
+            raise ClientError("The request body is not valid UTF-8.") from exc
         raise ClientError(
             f"The request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}."
         ) from exc

@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 import aiohttp
+import orjson
 from sanic import Request
 from sanic.response import HTTPResponse
 
@@ -44,7 +45,7 @@ PATHS: dict[str, str] = {"openai": "chat/completions", "anthropic": "messages"}
 
 
 def json_response(data: Any, status: int, headers: dict[str, str] | None = None) -> HTTPResponse:
-    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    body = orjson.dumps(data)
     return HTTPResponse(body, status=status, headers=headers, content_type="application/json")
 
 
@@ -195,7 +196,7 @@ async def _forward(
         finally:
             resp.release()
         try:
-            data = json.loads(raw)
+            data = orjson.loads(raw)
         except ValueError as exc:
             raise UpstreamError(f"{target.provider.name} sent a reply that is not JSON") from exc
         if not isinstance(data, dict):

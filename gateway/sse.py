@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 
 class SSEEvent:
     __slots__ = ("_json", "data", "event", "raw")
@@ -30,7 +32,7 @@ class SSEEvent:
         """The data parsed as JSON (cached); None for comments, [DONE] or invalid JSON."""
         if self._json is None and self.data and not self.is_done:
             try:
-                self._json = json.loads(self.data)
+                self._json = orjson.loads(self.data)
             except ValueError:
                 self._json = None
         return self._json
