@@ -93,7 +93,7 @@ def create_app(path: str | os.PathLike[str] | None = None, *, name: str = "ekai"
     cfg: Config = load_config(config_path(path))
     app = Sanic(name, error_handler=GatewayErrorHandler())
     app.config.REQUEST_MAX_SIZE = cfg.max_body_bytes
-    app.config.RESPONSE_TIMEOUT = cfg.timeouts.total + 60
+    app.config.RESPONSE_TIMEOUT = int(cfg.timeouts.total + 60)
     app.config.REQUEST_TIMEOUT = 120
     app.config.KEEP_ALIVE_TIMEOUT = 75
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 30.0
@@ -120,7 +120,7 @@ def create_app(path: str | os.PathLike[str] | None = None, *, name: str = "ekai"
         await app.ctx.upstream.close()
         await asyncio.get_running_loop().run_in_executor(None, app.ctx.writer.stop)
 
-    @app.on_request(priority=100)
+    @app.on_request(priority=100)  # type: ignore[call-arg]
     async def identify(request: Request) -> HTTPResponse | None:
         request.ctx.request_id = _request_id()
         request.ctx.started = time.time()

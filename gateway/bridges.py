@@ -314,7 +314,8 @@ class _TranslatingRelay:
             return []
         if self.anthropic_upstream:
             if ev.event == "error" or data.get("type") == "error":
-                err = data.get("error") if isinstance(data.get("error"), dict) else {}
+                raw_err = data.get("error")
+                err: dict[str, Any] = raw_err if isinstance(raw_err, dict) else {}
                 return self.fail(_upstream_message(data, ev.data), str(err.get("type") or "api_error"))
             out: list[bytes] = self.machine.feed(ev.event or data.get("type"), data)
         else:

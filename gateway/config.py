@@ -261,9 +261,9 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
 
     aliases: dict[str, str] = {}
     for alias, target in c.mapping(root.get("aliases"), ("aliases",)).items():
-        value = c.string(target, ("aliases", alias))
-        if value is not None:
-            aliases[str(alias)] = value
+        model = c.string(target, ("aliases", alias))
+        if model is not None:
+            aliases[str(alias)] = model
 
     routing = c.mapping(root.get("routing"), ("routing",))
     c.keys(routing, ("routing",), {"strategy", "pins", "fallback"})

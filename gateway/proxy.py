@@ -207,7 +207,8 @@ async def _forward(
         rec.status = resp.status
         rec.mark_first_byte()
         return HTTPResponse(out, status=resp.status, headers=headers, content_type="application/json")
-    return await _relay_stream(request, target, bridge, resp, body, meter, rec, headers)
+    await _relay_stream(request, target, bridge, resp, body, meter, rec, headers)
+    return None
 
 
 async def _relay_stream(
