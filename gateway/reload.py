@@ -78,8 +78,10 @@ class ConfigStore:
     def watch_dirs(self) -> set[Path]:
         return {f.parent for f in self.config.watched_files} | {self.path.parent}
 
-    def watched_names(self) -> set[Path]:
-        return {f.resolve() for f in self.config.watched_files}
+    def watched_names(self) -> set[str]:
+        """File names worth a reload (the usage database may share the folder: its WAL writes
+        must cost the watcher no more than a string comparison)."""
+        return {f.name for f in self.config.watched_files}
 
     def status(self) -> dict[str, object]:
         return {
@@ -108,9 +110,9 @@ def start_watching(store: ConfigStore, stop: threading.Event, *, debounce_ms: in
             dirs = store.watch_dirs()
             names = store.watched_names()
 
-            def relevant(_change: object, path: str, names: set[Path] = names) -> bool:
-                p = Path(path)
-                return p.resolve() in names or p.suffix in (".yaml", ".yml")
+            def relevant(_change: object, path: str, names: set[str] = names) -> bool:
+                name = path.rpartition("/")[2]
+                return name in names or name.endswith((".yaml", ".yml"))
 
             try:
                 for _changes in watch(
