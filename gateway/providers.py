@@ -41,22 +41,18 @@ def upstream_headers(
     """Headers for the upstream request: the provider's key, its version header, and the
     client's protocol headers when the client speaks the provider's format."""
     headers = {"content-type": "application/json", **provider.headers}
-    if provider.format == "anthropic":
+    anthropic = provider.format == "anthropic"
+    if anthropic:
         headers["anthropic-version"] = ANTHROPIC_VERSION
-        if same_format:
-            for name in _ANTHROPIC_PASS:
-                value = client_headers.get(name)
-                if value:
-                    headers[name] = value
-        if provider.api_key:
+    if same_format:
+        for name in _ANTHROPIC_PASS if anthropic else _OPENAI_PASS:
+            value = client_headers.get(name)
+            if value:
+                headers[name] = value
+    if provider.api_key:
+        if anthropic:
             headers["x-api-key"] = provider.api_key
-    else:
-        if same_format:
-            for name in _OPENAI_PASS:
-                value = client_headers.get(name)
-                if value:
-                    headers[name] = value
-        if provider.api_key:
+        else:
             headers["authorization"] = f"Bearer {provider.api_key}"
     return headers
 

@@ -97,15 +97,44 @@ def test_stream_without_client_usage_still_counts(gw, fake):
     assert row["output_tokens"] == 250 and row["cost_pico_usd"] == 750_000_000
 
 
-def test_price_history_is_kept(gw):
-    """Each row names the price entry that priced it, so a later price edit does not rewrite history."""
-    rows = [r for r in gw.rows() if r["model"] == "gpt-4o-mini" and r["cost_source"] == "price_table"]
-    assert rows and len({r["price_version"] for r in rows}) == 1
+def test_a_price_edit_does_not_rewrite_history(fake, tmp_path):
+    """Each row keeps the cost and the price entry it was priced with when the table changes."""
+    import os
+    import time
+
+    from tests.conftest import KEYS, write_config
+    from tests.gateway_proc import Gateway
+
+    write_config(tmp_path, fake)
+    gw = Gateway(tmp_path, env=KEYS).start()
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]}
+    try:
+        first = gw.row(httpx.post(gw.url + "/v1/chat/completions", json=body).headers["x-request-id"])
+        table = tmp_path / "pricing" / "openai.yaml"
+        tmp = tmp_path / "pricing" / "openai.yaml.tmp~"
+        tmp.write_text(table.read_text().replace("{input: 0.15, output: 0.6", "{input: 0.3, output: 1.2"))
+        os.replace(tmp, table)
+        deadline = time.monotonic() + 5
+        while True:
+            resp = httpx.post(gw.url + "/v1/chat/completions", json=body)
+            second = gw.row(resp.headers["x-request-id"])
+            if second["price_version"] != first["price_version"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert second["price_version"] != first["price_version"]
+        assert second["cost_pico_usd"] == 1_125_000_000  # 1500*0.3 + 5000*0.075 + 250*1.2
+        again = gw.rows("request_id = ?", (first["request_id"],))[0]
+        assert again["cost_pico_usd"] == first["cost_pico_usd"] == 750_000_000  # history unchanged
+    finally:
+        gw.stop()
 
 
 def test_usage_totals_equal_the_sum_of_the_rows(gw):
-    totals = httpx.get(gw.url + "/usage", timeout=10).json()["totals"]
+    import time
+
+    time.sleep(0.5)  # let earlier tests' rows reach the database first
     rows = gw.rows()
+    totals = httpx.get(gw.url + "/usage", timeout=10).json()["totals"]
     assert totals["requests"] == len(rows)
     exact = sum(r["cost_pico_usd"] or 0 for r in rows)
     assert totals["cost_usd"] == float(Decimal(exact) / 10**12)
