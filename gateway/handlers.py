@@ -2,6 +2,7 @@
 
 POST /v1/chat/completions        proxy.handle (OpenAI client)
 POST /v1/messages                proxy.handle (Anthropic client)
+POST /v1/responses               proxy.handle (OpenAI Responses client: Codex)
 POST /v1/messages/count_tokens   Anthropic's own count, or an estimate for other providers
 GET  /v1/models                  every routable model and alias, OpenAI list shape
 GET  /usage                      aggregates (reports.summary) or rows as CSV
@@ -39,6 +40,12 @@ async def chat_completions(request: Request) -> HTTPResponse | None:
 @bp.post("/v1/v1/messages", name="messages_double_v1")  # ANTHROPIC_BASE_URL ending in /v1
 async def messages(request: Request) -> HTTPResponse | None:
     return await proxy.handle(request, "anthropic")
+
+
+@bp.post("/v1/responses")
+@bp.post("/responses", name="responses_no_v1")  # clients configured without /v1
+async def responses(request: Request) -> HTTPResponse | None:
+    return await proxy.handle(request, "responses")
 
 
 @bp.post("/v1/messages/count_tokens")
