@@ -201,6 +201,7 @@ class FakeUpstream:
         self._ready = threading.Event()
         self.strict = True
         self.plays: dict[str, str] = {"xai": "xai", "openrouter": "openrouter"}  # provider -> dialect
+        self.other: list[str] = []  # requests to paths no provider serves ("GET /openai/v1/models")
         self.no_responses: set[str] = set()  # providers whose /responses answers 404 (chat only)
 
     # --- control, from the test thread ---
@@ -212,6 +213,7 @@ class FakeUpstream:
         with self._lock:
             self._replies.clear()
             self.seen.clear()
+            self.other.clear()
 
     def base_url(self, provider: str, fmt: str) -> str:
         root = f"http://127.0.0.1:{self.port}/{provider}"
@@ -251,6 +253,7 @@ class FakeUpstream:
         app.router.add_post("/{provider}/v1/messages/count_tokens", self._count_tokens)
         app.router.add_post("/{provider}/v1/chat/completions", self._openai)
         app.router.add_post("/{provider}/v1/responses", self._responses)
+        app.router.add_route("*", "/{tail:.*}", self._other)  # anything else: recorded, then 404
         runner = web.AppRunner(app, access_log=None)
         loop.run_until_complete(runner.setup())
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -350,6 +353,10 @@ class FakeUpstream:
             else:
                 reply = Reply(json=openai_completion(model))
         return await self._answer(request, reply)
+
+    async def _other(self, request: web.Request) -> web.StreamResponse:
+        self.other.append(f"{request.method} {request.path}")
+        return self._openai_error(404, f"No route {request.method} {request.path}")
 
     async def _responses(self, request: web.Request) -> web.StreamResponse:
         provider, body = await self._record(request)
