@@ -24,7 +24,7 @@ import pytest
 from tests.conftest import KEYS, write_config
 from tests.fakes.builders import anthropic_events, openai_chunks
 from tests.fakes.responses import custom_tool_call, function_call, message, response_events
-from tests.fakes.upstream import FakeUpstream, Reply, wait_for
+from tests.fakes.upstream import ANTHROPIC_USAGE, FakeUpstream, Reply, wait_for
 from tests.gateway_proc import Gateway
 from tests.real_clients import cli
 from tests.test_responses_route import CODEX_PRICES, providers_for
@@ -206,7 +206,12 @@ XAI_USAGE = {
 
 def anthropic_reply(blocks: list[dict[str, Any]], stop: str) -> Reply:
     return Reply(
-        events=[(e, d) for e, d in anthropic_events(blocks, stop_reason=stop, model="claude-sonnet-4-6")],
+        events=[
+            (e, d)
+            for e, d in anthropic_events(
+                blocks, stop_reason=stop, model="claude-sonnet-4-6", usage=ANTHROPIC_USAGE
+            )
+        ],
         provider="anthropic",
     )
 
@@ -231,7 +236,13 @@ def test_codex_on_a_claude_model_translated(cgw, fake, tmp_path):
     assert "made-by-claude" in json.dumps(results[0]["content"])
     rows = wait_for(lambda: (r := cgw.rows("model = 'claude-sonnet-4-6'")) and len(r) >= 2 and r)
     assert all(r["client_format"] == "responses" and r["provider"] == "anthropic" for r in rows)
-    assert all(r["error"] is None and r["output_tokens"] == 250 for r in rows)
+    assert all(r["error"] is None for r in rows)
+    got = [
+        (r["input_tokens"], r["cache_write_tokens"], r["cache_read_tokens"], r["output_tokens"]) for r in rows
+    ]
+    assert got == [(1200, 300, 5000, 250)] * 2
+    # 1200 * 3 + 300 * 3.75 + 5000 * 0.3 + 250 * 15 per 1M
+    assert all(r["cost_pico_usd"] == 9_975_000_000 for r in rows)
 
 
 def test_codex_on_a_grok_model_translated(cgw, fake, tmp_path):
