@@ -22,6 +22,7 @@ import orjson
 
 from gateway import formats, translate
 from gateway.errors import ClientError, ClientFormat, UpstreamError, error_body, error_types
+from gateway.formats import chat as chat_fmt
 from gateway.formats import responses as responses_fmt
 from gateway.routing import Target
 from gateway.sse import SSEEvent, frame
@@ -592,14 +593,35 @@ class ResponsesToChat:
         return _dumps(out)
 
     def response_body(self, raw: bytes, data: dict[str, Any], target: Target) -> bytes:
+        if isinstance(data.get("usage"), dict):
+            data = {**data, "usage": chat_fmt.canonical_usage(data["usage"], target.provider.quirks)}
         return _dumps(_chat_to_responses(data, target, self.request))
 
     def error_body(self, status: int, data: Any, text: str) -> dict[str, Any]:
         return OpenAIPassthrough.error_body(self, status, data, text)  # type: ignore[arg-type]
 
     def relay(self, body: dict[str, Any], target: Target) -> StreamRelay:
-        machine = rapi.ChatToResponsesStream(target.upstream_model, body)
+        machine: Any = rapi.ChatToResponsesStream(target.upstream_model, body)
+        if target.provider.quirks.reasoning_outside_completion:
+            machine = _CanonicalUsage(machine, target)
         return _TranslatingRelay(machine, upstream="openai")
+
+
+class _CanonicalUsage:
+    """Feeds a Chat Completions stream machine usage as OpenAI counts it (gateway.dialects)."""
+
+    def __init__(self, machine: Any, target: Target) -> None:
+        self.machine = machine
+        self.quirks = target.provider.quirks
+        self.finish = machine.finish
+        self.error = machine.error
+
+    def feed(self, chunk: dict[str, Any]) -> list[bytes]:
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            chunk = {**chunk, "usage": chat_fmt.canonical_usage(usage, self.quirks)}
+        out: list[bytes] = self.machine.feed(chunk)
+        return out
 
 
 def _chat_to_responses(data: dict[str, Any], target: Target, request: dict[str, Any]) -> dict[str, Any]:

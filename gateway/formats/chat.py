@@ -83,3 +83,13 @@ def observe_event(ev: SSEEvent, meter: Any) -> None:
         parsed = ev.json()
         if isinstance(parsed, dict):
             meter.observe(parsed.get("usage"))
+
+
+def canonical_usage(usage: dict[str, Any], quirks: Dialect) -> dict[str, Any]:
+    """`usage` as OpenAI itself counts (reasoning inside `completion_tokens`), for a translator
+    that builds the client's usage from it: the client is told what the row records."""
+    if not quirks.reasoning_outside_completion:
+        return usage
+    t = tokens(usage, quirks)
+    prompt = nonneg(usage.get("prompt_tokens"))
+    return {**usage, "completion_tokens": t.output, "total_tokens": prompt + t.output}
