@@ -342,3 +342,117 @@ def test_responses_usage_is_normalised_once_for_a_chat_client(rgw, fake):
     row = rgw.row(raw.headers["x-request-id"])
     assert (row["input_tokens"], row["cache_read_tokens"]) == (1500, 500)
     assert raw.parse().usage.prompt_tokens == 2000
+
+
+# --- edge cases, each through the gateway --------------------------------------------------------
+
+
+def test_edge_instructions_and_developer_messages_both_reach_claude_as_system(rgw, fake):
+    fake.queue(Reply(json=anthropic_message("claude-sonnet-4-6", "ok"), provider="anthropic"))
+    oa(rgw).responses.create(
+        model="claude-sonnet-4-6",
+        instructions="RULE-ONE",
+        input=[{"role": "developer", "content": "RULE-TWO"}, {"role": "user", "content": "hi"}],
+    )
+    sent = fake.last("anthropic").body
+    system = json.dumps(sent.get("system"))
+    assert "RULE-ONE" in system and "RULE-TWO" in json.dumps(sent)
+    assert sent["messages"][0]["role"] == "user"
+
+
+def test_edge_reasoning_only_output_from_claude(rgw, fake):
+    thinking = {"type": "thinking", "thinking": "Pondering deeply.", "signature": "sig-abc"}
+    fake.queue(
+        Reply(
+            events=anthropic_events([thinking], usage=ANTHROPIC_USAGE, model="claude-sonnet-4-6"),
+            provider="anthropic",
+        )
+    )
+    with oa(rgw).responses.stream(
+        model="claude-sonnet-4-6", input="think only", reasoning={"effort": "high", "summary": "auto"}
+    ) as stream:
+        final = stream.get_final_response()
+    assert [o.type for o in final.output] == ["reasoning"]
+    assert final.output[0].summary and final.output[0].summary[0].text == "Pondering deeply."
+    assert final.status == "completed" and final.output_text == ""
+
+
+def test_edge_a_tool_call_with_empty_arguments_from_grok(rgw, fake):
+    call = {"id": "call_empty", "name": "get_time", "arguments": ""}
+    fake.queue(
+        Reply(
+            json={
+                **openai_completion("grok-4", "", usage=XAI_USAGE),
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "tool_calls",
+                        "logprobs": None,
+                        "message": {
+                            "role": "assistant",
+                            "content": None,
+                            "refusal": None,
+                            "tool_calls": [
+                                {
+                                    "id": call["id"],
+                                    "type": "function",
+                                    "function": {"name": "get_time", "arguments": ""},
+                                }
+                            ],
+                        },
+                    }
+                ],
+            },
+            provider="xai",
+        )
+    )
+    tool = {"type": "function", "name": "get_time", "parameters": {"type": "object", "properties": {}}}
+    reply = oa(rgw).responses.create(model="grok-4", input="time?", tools=[tool])
+    calls = [o for o in reply.output if o.type == "function_call"]
+    assert calls and calls[0].call_id == "call_empty" and json.loads(calls[0].arguments or "{}") == {}
+
+
+def test_edge_max_output_tokens_hit_mid_tool_call_is_incomplete(rgw, fake):
+    blocks = [{"type": "tool_use", "id": "toolu_cut", "name": "get_weather", "input": {"city": "Par"}}]
+    fake.queue(
+        Reply(
+            events=anthropic_events(
+                blocks, stop_reason="max_tokens", usage=ANTHROPIC_USAGE, model="claude-sonnet-4-6"
+            ),
+            provider="anthropic",
+        )
+    )
+    with oa(rgw).responses.with_streaming_response.create(
+        model="claude-sonnet-4-6", input="weather?", tools=[WEATHER], max_output_tokens=16, stream=True
+    ) as raw:
+        events = list(raw.parse())
+    assert events[-1].type == "response.incomplete"
+    assert events[-1].response.incomplete_details.reason == "max_output_tokens"
+    assert "response.completed" not in [e.type for e in events]
+
+
+def test_edge_refusal_from_a_responses_model_reaches_a_chat_client(rgw, fake):
+    fake.queue(
+        Reply(
+            json=response_json("gpt-5.1-codex", [message("I can't help with that.", refusal=True)]),
+            provider="openai",
+        )
+    )
+    reply = oa(rgw).chat.completions.create(
+        model="gpt-5.1-codex", messages=[{"role": "user", "content": "x"}]
+    )
+    assert reply.choices[0].message.refusal == "I can't help with that."
+
+
+def test_edge_multiple_system_blocks_from_claude_code_on_a_responses_model(rgw, fake):
+    body = dict(
+        model="gpt-5.1-codex",
+        max_tokens=1024,
+        system=[{"type": "text", "text": "BLOCK-A"}, {"type": "text", "text": "BLOCK-B"}],
+        messages=[{"role": "user", "content": "hi"}],
+    )
+    reply = an(rgw).messages.create(**body)
+    assert reply.content[0].text == "Hello from the fake."
+    sent = fake.last("openai").body
+    text = json.dumps({k: sent.get(k) for k in ("instructions", "input")})
+    assert "BLOCK-A" in text and "BLOCK-B" in text
