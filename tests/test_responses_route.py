@@ -316,3 +316,37 @@ def test_usage_json_carries_the_cached_and_reasoning_details(rgw, fake):
     row = rgw.row(resp.headers["x-request-id"])
     assert (row["input_tokens"], row["cache_read_tokens"], row["output_tokens"]) == (100, 0, 10)
     assert row["cost_pico_usd"] == 100 * 150_000 + 10 * 600_000
+
+
+# --- gateway keys, aliases, pins and hot reload, as on the other routes ----------------------
+
+
+def test_gateway_keys_aliases_and_reload_apply_to_responses(fake, tmp_path):
+    from tests.test_fallback_reload import write_atomically
+
+    write_config(tmp_path, fake, extra="auth:\n  keys: {team: TEAM_KEY}")
+    gw = Gateway(tmp_path, env={**KEYS, "TEAM_KEY": "team-secret-1"}).start()
+    try:
+        resp = httpx.post(gw.url + "/v1/responses", json={"model": "gpt-4o-mini", "input": "x"})
+        assert resp.status_code == 401 and resp.json()["error"]["code"] == "invalid_api_key"
+        good = openai.OpenAI(base_url=gw.url + "/v1", api_key="team-secret-1", max_retries=0)
+        raw = good.responses.with_raw_response.create(model="sonnet", input="x")  # alias -> Claude
+        assert raw.headers["x-ekai-provider"] == "anthropic"
+        assert gw.row(raw.headers["x-request-id"])["api_key_name"] == "team"
+        # a pin added by a live edit sends gpt-5 to openai's Responses endpoint
+        config = tmp_path / "ekai.yaml"
+        write_atomically(
+            config, config.read_text().replace('{"grok-*": [xai]}', '{"grok-*": [xai], "gpt-5": [openai]}')
+        )
+
+        def provider() -> str:
+            return good.responses.with_raw_response.create(model="gpt-5", input="x").headers[
+                "x-ekai-provider"
+            ]
+
+        from tests.fakes.upstream import wait_for
+
+        wait_for(lambda: provider() == "openai", timeout=5)
+        assert fake.last("openai").path == "/openai/v1/responses"
+    finally:
+        gw.stop()
