@@ -72,6 +72,20 @@ def _upstream_message(data: Any, text: str) -> str:
     return text[:500] if text else "upstream error with an empty body"
 
 
+def openai_family_error(status: int, data: Any, text: str) -> dict[str, Any]:
+    """An OpenAI-family provider's error (Chat Completions or Responses) for an OpenAI-shaped
+    client: its own `error` object kept (param and code included), completed where it lacks."""
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        err = dict(data["error"])
+        err.setdefault("type", error_types(status)[1])
+        err.setdefault("param", None)
+        err.setdefault("code", None)
+        if not isinstance(err.get("message"), str):
+            err["message"] = _upstream_message(data, text)
+        return {"error": err}
+    return error_body("openai", status, _upstream_message(data, text))
+
+
 # --- same format ----------------------------------------------------------------------------
 
 
@@ -178,15 +192,7 @@ class OpenAIPassthrough:
         return raw
 
     def error_body(self, status: int, data: Any, text: str) -> dict[str, Any]:
-        if isinstance(data, dict) and isinstance(data.get("error"), dict):
-            err = dict(data["error"])
-            err.setdefault("type", error_types(status)[1])
-            err.setdefault("param", None)
-            err.setdefault("code", None)
-            if not isinstance(err.get("message"), str):
-                err["message"] = _upstream_message(data, text)
-            return {"error": err}
-        return error_body("openai", status, _upstream_message(data, text))
+        return openai_family_error(status, data, text)
 
     def relay(self, body: dict[str, Any], target: Target) -> StreamRelay:
         options = body.get("stream_options")
@@ -566,7 +572,7 @@ class ResponsesPassthrough:
         return raw
 
     def error_body(self, status: int, data: Any, text: str) -> dict[str, Any]:
-        return OpenAIPassthrough.error_body(self, status, data, text)  # type: ignore[arg-type]
+        return openai_family_error(status, data, text)
 
     def relay(self, body: dict[str, Any], target: Target) -> StreamRelay:
         return ResponsesRelay()
@@ -598,7 +604,7 @@ class ResponsesToChat:
         return _dumps(_chat_to_responses(data, target, self.request))
 
     def error_body(self, status: int, data: Any, text: str) -> dict[str, Any]:
-        return OpenAIPassthrough.error_body(self, status, data, text)  # type: ignore[arg-type]
+        return openai_family_error(status, data, text)
 
     def relay(self, body: dict[str, Any], target: Target) -> StreamRelay:
         machine: Any = rapi.ChatToResponsesStream(target.upstream_model, body)
@@ -684,7 +690,7 @@ class ChatToResponses:
         return _dumps(_responses_to_chat(data, target))
 
     def error_body(self, status: int, data: Any, text: str) -> dict[str, Any]:
-        return OpenAIPassthrough.error_body(self, status, data, text)  # type: ignore[arg-type]
+        return openai_family_error(status, data, text)
 
     def relay(self, body: dict[str, Any], target: Target) -> StreamRelay:
         options = body.get("stream_options")
