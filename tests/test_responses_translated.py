@@ -456,3 +456,91 @@ def test_edge_multiple_system_blocks_from_claude_code_on_a_responses_model(rgw, 
     sent = fake.last("openai").body
     text = json.dumps({k: sent.get(k) for k in ("instructions", "input")})
     assert "BLOCK-A" in text and "BLOCK-B" in text
+
+
+# --- structured output, images, reasoning round trip on Claude ----------------------------------
+
+
+def test_text_format_json_schema_on_claude(rgw, fake):
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+        "additionalProperties": False,
+    }
+    fake.queue(
+        Reply(
+            json={
+                **anthropic_message("claude-sonnet-4-6"),
+                "stop_reason": "tool_use",
+                "content": [
+                    {
+                        "type": "tool_use",
+                        "id": "toolu_json",
+                        "name": "json_tool_call",
+                        "input": {"city": "Paris"},
+                    }
+                ],
+            },
+            provider="anthropic",
+        )
+    )
+    reply = oa(rgw).responses.create(
+        model="claude-sonnet-4-6",
+        input="where?",
+        text={"format": {"type": "json_schema", "name": "place", "schema": schema, "strict": True}},
+    )
+    assert json.loads(reply.output_text) == {"city": "Paris"}
+    sent = fake.last("anthropic").body
+    assert json.dumps(schema["properties"]) in json.dumps(sent)
+
+
+def test_input_image_reaches_claude_as_an_image_block(rgw, fake):
+    pixel = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    oa(rgw).responses.create(
+        model="claude-sonnet-4-6",
+        input=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "what is this?"},
+                    {"type": "input_image", "image_url": f"data:image/png;base64,{pixel}", "detail": "auto"},
+                ],
+            }
+        ],
+    )
+    blocks = fake.last("anthropic").body["messages"][0]["content"]
+    images = [b for b in blocks if b["type"] == "image"]
+    assert images and images[0]["source"] == {"type": "base64", "media_type": "image/png", "data": pixel}
+
+
+def test_claude_reasoning_round_trips_through_a_responses_client(rgw, fake):
+    """A reasoning item minted from Claude's signed thinking comes back to Claude as that block."""
+    thinking = {"type": "thinking", "thinking": "Let me see.", "signature": "sig-claude-123"}
+    fake.queue(
+        Reply(
+            json={
+                **anthropic_message("claude-sonnet-4-6"),
+                "content": [thinking, {"type": "text", "text": "Four."}],
+            },
+            provider="anthropic",
+        )
+    )
+    first = oa(rgw).responses.create(
+        model="claude-sonnet-4-6",
+        input="2+2?",
+        store=False,
+        include=["reasoning.encrypted_content"],
+        reasoning={"effort": "medium", "summary": "auto"},
+    )
+    items = [o.model_dump(exclude_none=True) for o in first.output]
+    assert items[0]["type"] == "reasoning" and items[0].get("encrypted_content")
+    oa(rgw).responses.create(
+        model="claude-sonnet-4-6",
+        store=False,
+        reasoning={"effort": "medium"},
+        input=[{"role": "user", "content": "2+2?"}, *items, {"role": "user", "content": "and 3+3?"}],
+    )
+    assistant = next(m for m in fake.last("anthropic").body["messages"] if m["role"] == "assistant")
+    back = [b for b in assistant["content"] if b["type"] == "thinking"]
+    assert back == [{"type": "thinking", "thinking": "Let me see.", "signature": "sig-claude-123"}]
