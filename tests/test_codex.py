@@ -64,7 +64,7 @@ def catalog_entry(slug: str) -> dict[str, Any]:
     }
 
 
-def codex_home(folder: Path, gateway_url: str) -> Path:
+def codex_home(folder: Path, base_url: str) -> Path:
     home = folder / "codex-home"
     home.mkdir()
     models = ["gpt-5.1-codex", "claude-sonnet-4-6", "grok-4"]
@@ -83,7 +83,7 @@ enabled = false
 
 [model_providers.ekai]
 name = "ekai gateway"
-base_url = "{gateway_url}/v1"
+base_url = "{base_url}"
 env_key = "EKAI_GATEWAY_KEY"
 wire_api = "responses"
 request_max_retries = 0
@@ -104,10 +104,10 @@ def cgw(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 def run_codex(
-    gw: Gateway, tmp_path: Path, model: str, prompt: str
+    gw: Gateway | None, tmp_path: Path, model: str, prompt: str, base_url: str | None = None
 ) -> tuple[subprocess.CompletedProcess[str], Path]:
     codex = cli("codex")
-    home = codex_home(tmp_path, gw.url)
+    home = codex_home(tmp_path, base_url or f"{gw.url}/v1" if gw else str(base_url))
     work = tmp_path / "work"
     work.mkdir()
     env = {
@@ -141,7 +141,8 @@ def run_codex(
         timeout=180,
         stdin=subprocess.DEVNULL,
     )
-    assert proc.returncode == 0, f"codex failed:\n{proc.stdout}\n{proc.stderr}\n{gw.output()[-3000:]}"
+    log = gw.output()[-3000:] if gw else ""
+    assert proc.returncode == 0, f"codex failed:\n{proc.stdout}\n{proc.stderr}\n{log}"
     return proc, work
 
 
@@ -286,3 +287,38 @@ def test_codex_on_a_grok_model_translated(cgw, fake, tmp_path):
         (r["input_tokens"], r["cache_read_tokens"], r["output_tokens"]) == (600, 400, 150) for r in rows
     )
     assert all(r["cost_pico_usd"] == 600 * 3_000_000 + 400 * 750_000 + 150 * 15_000_000 for r in rows)
+
+
+def test_what_codex_sends(fake, tmp_path):
+    """Codex pointed straight at the recording fake: the facts README's "What Codex sends" lists."""
+    fake.queue(
+        Reply(
+            events=response_events("gpt-5.1-codex", [function_call("exec_command", '{"cmd": "true"}')]),
+            provider="openai",
+        ),
+        Reply(events=response_events("gpt-5.1-codex", [message("ok")]), provider="openai"),
+    )
+    run_codex(None, tmp_path, "gpt-5.1-codex", "hi", base_url=fake.base_url("openai", "openai"))
+    assert fake.other == []  # nothing but POST /responses: no /models, no telemetry
+    seen = [s for s in fake.seen if s.provider == "openai"]
+    assert len(seen) == 2 and all(s.path == "/openai/v1/responses" for s in seen)
+    h, body = seen[0].headers, seen[0].body
+    assert h["authorization"] == "Bearer codex-client-key" and h["originator"] == "codex_exec"
+    assert h["accept"] == "text/event-stream" and h["user-agent"].startswith("codex_exec/")
+    assert h["session-id"] == h["thread-id"] and "x-client-request-id" in h
+    meta = json.loads(h["x-codex-turn-metadata"])
+    assert (
+        meta["agent_name"] == "/root" and meta["request_kind"] == "turn" and meta["model"] == "gpt-5.1-codex"
+    )
+    assert list(body)[:3] == ["model", "stream", "input"] and body["stream"] is True
+    assert body["store"] is False and body["include"] == ["reasoning.encrypted_content"]
+    assert body["reasoning"]["summary"] == "auto" and body["tool_choice"] == "auto"
+    assert body["prompt_cache_key"] == h["thread-id"] and "client_metadata" in body
+    assert "instructions" not in body and "previous_response_id" not in body
+    roles = [i.get("role") for i in body["input"]]
+    assert roles[:2] == ["developer", "developer"] and roles[-1] == "user"
+    kinds = {(t["type"], t.get("name")) for t in body["tools"]}
+    assert {("function", "exec_command"), ("custom", "apply_patch"), ("web_search", None)} <= kinds
+    assert any(t["type"] == "namespace" for t in body["tools"])
+    later = [i["type"] for i in seen[1].body["input"] if i.get("type") != "message"]
+    assert later == ["function_call", "function_call_output"]
