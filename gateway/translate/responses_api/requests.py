@@ -636,7 +636,9 @@ def _responses_input(messages: list[Any]) -> tuple[str | None, list[dict[str, An
             )
         elif role == "assistant":
             new = _assistant_items(message, i)
-            legacy_ids += [it["call_id"] for it in new if it["call_id"].startswith("call_legacy_")]
+            legacy_ids += [
+                it["call_id"] for it in new if str(it.get("call_id", "")).startswith("call_legacy_")
+            ]
             items += new
         elif role == "tool":
             items.append(
