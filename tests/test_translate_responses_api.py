@@ -9,6 +9,7 @@ are on what the SDK reconstructed. Labelled issue edge cases are marked ``EDGE:`
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -1070,3 +1071,25 @@ def test_b_stream_failure_is_an_error_frame_then_done(tail: list[dict[str, Any]]
                for p in payloads[:-2] if isinstance(p, dict) and p.get("choices"))
     if tail:
         assert payloads[-2]["error"]["message"] == "Model crashed"
+
+
+# === A real Codex request =====================================================================
+
+
+def test_real_codex_0171_request_translates_for_every_upstream() -> None:
+    """tests/data/codex_0171_request.json: the third request of a real ``codex exec`` run
+    (Codex 0.171, a custom provider, served by these translators; long prompts trimmed): a
+    namespace tool, ``web_search``, ``client_metadata``, a Claude-minted reasoning item and two
+    tool round trips."""
+    path = Path(__file__).parent / "data" / "codex_0171_request.json"
+    body = json.loads(path.read_text())
+    assert validate_responses_request(body) == []
+    plain = chat_ok(body, thinking_blocks=False)
+    names = [t["function"]["name"] for t in plain["tools"]]
+    assert "exec_command" in names and "multi_agent_v1__close_agent" in names
+    assert len(names) == len(set(names)) == sum(
+        len(t["tools"]) if t["type"] == "namespace" else t["type"] != "web_search" for t in body["tools"])
+    chat = responses_to_chat_request(body, model="claude-sonnet-4-6")
+    assert any(m.get("thinking_blocks") for m in chat["messages"])
+    anthropic = openai_to_anthropic_request(chat, model="claude-sonnet-4-6")
+    assert validate_anthropic_request(anthropic) == []
