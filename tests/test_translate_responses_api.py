@@ -13,11 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from openai.types.responses import Response
 
 from gateway.translate import (
     AnthropicToOpenAIStream,
     ChatToResponsesStream,
+    OpenAIToAnthropicStream,
     ResponsesToChatStream,
     TranslationError,
     UpstreamError,
@@ -33,6 +36,7 @@ from gateway.translate import (
 from tests.fakes.builders import anthropic_events, openai_chunks
 from tests.fakes.sdk import (
     accumulate_openai_chunks,
+    anthropic_final_message,
     anthropic_parse_message,
     openai_parse_completion,
     openai_stream_chunks,
@@ -273,8 +277,8 @@ def test_tool_choice_mapping() -> None:
         ({"type": "custom", "name": "apply_patch"},
          {"type": "function", "function": {"name": "apply_patch"}}),
     ]
-    for given, expected in cases:
-        assert chat_ok({**base, "tool_choice": given})["tool_choice"] == expected
+    for choice, expected in cases:
+        assert chat_ok({**base, "tool_choice": choice})["tool_choice"] == expected
     allowed = chat_ok({**base, "tool_choice": {"type": "allowed_tools", "mode": "required", "tools": [
         {"type": "function", "name": "exec_command"}]}})
     assert allowed["tool_choice"] == "required"
@@ -1093,3 +1097,68 @@ def test_real_codex_0171_request_translates_for_every_upstream() -> None:
     assert any(m.get("thinking_blocks") for m in chat["messages"])
     anthropic = openai_to_anthropic_request(chat, model="claude-sonnet-4-6")
     assert validate_anthropic_request(anthropic) == []
+
+
+# === More stream shapes =======================================================================
+
+
+def test_stream_whole_calls_and_usage_on_the_finish_chunk() -> None:
+    """xAI/Gemini style: each call complete in one chunk, usage on the finish chunk."""
+    calls = [{"id": "c1", "name": "exec_command", "arguments": '{"cmd":"ls"}'},
+             {"id": "c2", "name": "exec_command", "arguments": '{"cmd":"pwd"}'}]
+    frames = c2r(openai_chunks(calls=calls, finish="tool_calls", usage=USAGE, whole_calls=True,
+                               usage_on_finish=True, trailing_empty=True))
+    final = responses_stream_final(frames)
+    assert [(i.call_id, i.arguments) for i in final.output] == [
+        ("c1", '{"cmd":"ls"}'), ("c2", '{"cmd":"pwd"}')]
+    assert final.usage is not None and final.usage.total_tokens == 62
+
+
+def test_stream_call_whose_name_arrives_after_its_first_fragment() -> None:
+    chunks = [chunk({"role": "assistant", "content": ""}),
+              chunk({"tool_calls": [{"index": 0, "id": "c1", "type": "function",
+                                     "function": {"arguments": '{"cmd":'}}]}),
+              chunk({"tool_calls": [{"index": 0, "function": {"name": "exec_command",
+                                                              "arguments": '"ls"}'}}]}),
+              chunk({}, "tool_calls")]
+    final = responses_stream_final(c2r(chunks))
+    assert (final.output[0].name, final.output[0].arguments) == ("exec_command", '{"cmd":"ls"}')
+
+
+def test_b_stream_composes_to_an_anthropic_client() -> None:
+    """Claude Code on a Responses-only model, streamed: Responses -> Chat -> Messages."""
+    events = responses_events(REASONING_EVENTS, TEXT_EVENTS, CALL_EVENTS)
+    chunks = [d for _, d in sse_payloads(r2c(events)) if d != "[DONE]"]
+    o2a = OpenAIToAnthropicStream(model="gpt-5.1-codex", provider="openai")
+    frames: list[bytes] = []
+    for c in chunks:
+        frames += o2a.feed(c)
+    message = anthropic_final_message(frames + o2a.finish())
+    assert [b.type for b in message.content] == ["thinking", "text", "tool_use"]
+    assert message.content[2].input == {"city": "Oslo"}  # type: ignore[union-attr]
+    assert message.stop_reason == "tool_use" and message.usage.cache_read_input_tokens == 64
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.text(min_size=0, max_size=40), reasoning=st.text(max_size=20),
+       args=st.lists(st.dictionaries(st.text(min_size=1, max_size=5), st.text(max_size=8),
+                                     max_size=3), max_size=3),
+       size=st.integers(min_value=1, max_value=7), interleave=st.booleans(),
+       finish=st.sampled_from(["stop", "length"]))
+def test_property_chat_responses_chat_round_trip(text: str, reasoning: str, args: list[dict[str, str]],
+                                                 size: int, interleave: bool, finish: str) -> None:
+    """Whatever a Chat upstream streams survives Chat -> Responses -> Chat, as the SDKs see it."""
+    calls = [{"id": f"call_{k}", "name": "exec_command", "arguments": json.dumps(a)}
+             for k, a in enumerate(args)]
+    if calls and finish == "stop":
+        finish = "tool_calls"
+    original = openai_chunks(text=text, reasoning=reasoning, calls=calls, finish=finish,
+                             usage=USAGE, size=size, interleave=interleave)
+    frames = c2r(original)
+    events_of(frames)
+    responses_stream_events(frames)  # the SDK's typed parse of every event
+    got = accumulate_openai_chunks(openai_stream_chunks(r2c([d for _, d in sse_payloads(frames)])))
+    assert got["text"] == text and got["reasoning"] == reasoning
+    assert [(c["id"], json.loads(c["arguments"])) for c in got["calls"]] == [
+        (c["id"], json.loads(c["arguments"])) for c in calls]
+    assert got["finish"] == finish and got["usage"].completion_tokens == 12
