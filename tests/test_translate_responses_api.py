@@ -1162,3 +1162,11 @@ def test_property_chat_responses_chat_round_trip(text: str, reasoning: str, args
     assert [(c["id"], json.loads(c["arguments"])) for c in got["calls"]] == [
         (c["id"], json.loads(c["arguments"])) for c in calls]
     assert got["finish"] == finish and got["usage"].completion_tokens == 12
+
+
+def test_b_stream_item_with_summary_and_raw_reasoning_is_not_doubled() -> None:
+    raw = [{"type": "response.reasoning_text.delta", "item_id": "rs_1", "output_index": 0,
+            "content_index": 0, "delta": "raw thoughts"}]
+    events = responses_events(REASONING_EVENTS[:3] + raw + REASONING_EVENTS[3:], TEXT_EVENTS)
+    got = accumulate_openai_chunks(openai_stream_chunks(r2c(events)))
+    assert got["reasoning"] == "Plan A.\n\nPlan B."
