@@ -123,7 +123,7 @@ def _content_parts(content: object, param: str, *, media: bool) -> tuple[list[di
         part = as_dict(raw)
         where = f"{param}[{j}]"
         ptype = part.get("type")
-        if ptype in ("input_text", "output_text", "summary_text"):
+        if ptype in ("input_text", "output_text"):
             parts.append({"type": "text", "text": str(part.get("text") or "")})
         elif ptype == "refusal":
             refusal = (refusal or "") + str(part.get("refusal") or "")
