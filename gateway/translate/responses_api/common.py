@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.translate.common import as_dict, as_int, as_list
-from gateway.translate.names import OPENAI_NAME_RE, ToolNameMap
+from gateway.translate.names import ToolNameMap
 
 ANTHROPIC_MINT = "ekai.anthropic."
 ANTHROPIC_REDACTED_MINT = "ekai.anthropic-redacted."
@@ -145,13 +145,6 @@ class ResponsesTools:
         if known is not None:
             return known
         return ToolRef(self._names.restore(chat_name))
-
-    def is_custom(self, chat_name: str) -> bool:
-        return self.ref(chat_name).custom
-
-
-def valid_chat_name(name: str) -> bool:
-    return bool(OPENAI_NAME_RE.match(name))
 
 
 # --- reasoning --------------------------------------------------------------------------------

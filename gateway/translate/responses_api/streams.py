@@ -75,7 +75,7 @@ from gateway.translate.responses_api.common import (
     response_error_code,
     responses_usage_from_chat,
 )
-from gateway.translate.responses_api.replies import call_item, custom_input, response_object
+from gateway.translate.responses_api.replies import call_item, response_object
 from gateway.translate.streams import DONE, EARLY_END_MESSAGE, openai_frame
 from gateway.translate.usage import is_error_finish
 
@@ -547,6 +547,7 @@ class ResponsesToChatStream:
         self._calls: dict[int, int] = {}  # output_index -> Chat tool-call index
         self._sent_args: set[int] = set()  # output indices whose arguments were sent
         self._summary: tuple[int, int] | None = None  # (output_index, summary_index) last seen
+        self._reasoning_kind: dict[int, str] = {}  # output_index -> the first reasoning event type
         self._next_thinking = 0
 
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
@@ -593,7 +594,7 @@ class ResponsesToChatStream:
             if isinstance(text, str) and text:
                 frames.append(self._chunk({"refusal": text}))
         elif kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
-            frames += self._reasoning(data)
+            frames += self._reasoning(str(kind), data)
         elif kind == "response.output_item.added":
             frames += self._item_added(data)
         elif kind == "response.function_call_arguments.delta":
@@ -610,11 +611,14 @@ class ResponsesToChatStream:
             )
         return frames  # other events (in_progress, content_part.*, *.done...) carry nothing new
 
-    def _reasoning(self, data: dict[str, Any]) -> list[bytes]:
+    def _reasoning(self, kind: str, data: dict[str, Any]) -> list[bytes]:
         text = data.get("delta")
         if not isinstance(text, str) or not text:
             return []
-        key = (as_int(data.get("output_index")) or 0, as_int(data.get("summary_index")) or 0)
+        index = as_int(data.get("output_index")) or 0
+        if self._reasoning_kind.setdefault(index, kind) != kind:
+            return []  # an item with both summaries and raw reasoning text: the first kind wins
+        key = (index, as_int(data.get("summary_index")) or 0)
         if self._summary is not None and self._summary != key:
             text = "\n\n" + text
         self._summary = key
@@ -711,4 +715,4 @@ class ResponsesToChatStream:
         return [openai_frame(body), DONE]
 
 
-__all__ = ["ChatToResponsesStream", "ResponsesToChatStream", "custom_input"]
+__all__ = ["ChatToResponsesStream", "ResponsesToChatStream"]
