@@ -544,3 +544,45 @@ def test_claude_reasoning_round_trips_through_a_responses_client(rgw, fake):
     assistant = next(m for m in fake.last("anthropic").body["messages"] if m["role"] == "assistant")
     back = [b for b in assistant["content"] if b["type"] == "thinking"]
     assert back == [{"type": "thinking", "thinking": "Let me see.", "signature": "sig-claude-123"}]
+
+
+# --- a Responses upstream failing mid-stream, for Chat and Messages clients -------------------
+
+
+def test_chat_client_sees_a_mid_stream_failure_of_a_responses_model(rgw, fake):
+    fake.queue(
+        Reply(
+            events=response_events("gpt-5.1-codex", [message("partial")], fail="backend crashed"),
+            provider="openai",
+        )
+    )
+    stream = oa(rgw).chat.completions.create(
+        model="gpt-5.1-codex", messages=[{"role": "user", "content": "x"}], stream=True
+    )
+    with pytest.raises(openai.APIError) as info:
+        list(stream)
+    assert "backend crashed" in str(info.value)
+    row = wait_for(lambda: rgw.rows("model = 'gpt-5.1-codex' AND error IS NOT NULL")[-1:])[0]
+    assert "backend crashed" in row["error"]
+
+
+def test_anthropic_client_sees_a_cut_responses_stream_as_an_error(rgw, fake):
+    events = response_events("gpt-5.1-codex", [message("never finished")])
+    cut_at = next(i for i, (name, _) in enumerate(events) if name == "response.output_text.done")
+    fake.queue(Reply(events=events[:cut_at], cut=True, provider="openai"))
+    with (
+        an(rgw).messages.stream(
+            model="gpt-5.1-codex", max_tokens=100, messages=[{"role": "user", "content": "x"}]
+        ) as stream,
+        pytest.raises(anthropic.APIStatusError),
+    ):
+        stream.get_final_message()
+
+
+def test_openrouter_cost_on_a_responses_passthrough(rgw, fake):
+    usage = {**RESPONSES_USAGE, "cost": 0.0123}
+    fake.queue(Reply(json=response_json("openai/gpt-5", usage=usage), provider="openrouter"))
+    raw = oa(rgw).responses.with_raw_response.create(model="gpt-5", input="x")
+    assert raw.headers["x-ekai-provider"] == "openrouter"
+    row = rgw.row(raw.headers["x-request-id"])
+    assert row["cost_source"] == "provider" and row["cost_pico_usd"] == 12_300_000_000
