@@ -466,6 +466,12 @@ def _load_prices(
         table = prices.setdefault(provider, {})
         for model, spec in c.mapping(root.get("models"), ("models",)).items():
             entry = _price_entry(c, provider, str(model), spec)
+            if entry is not None and entry.responses_only and providers[provider].format == "anthropic":
+                c.fail(
+                    ("models", str(model), "format"),
+                    f"{provider} speaks Anthropic Messages, not the Responses API",
+                )
+                continue
             if entry is not None:
                 table[entry.model] = entry
     ids: dict[str, dict[str, PriceEntry]] = {

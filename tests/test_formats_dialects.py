@@ -129,9 +129,13 @@ def test_dialect_and_formats_are_validated_with_file_line_and_key(tmp_path, fake
     (tmp_path / "pricing" / "bad.yaml").write_text(
         "provider: openai\nunit: usd_per_million_tokens\nmodels:\n  m1: {input: 1, output: 2, format: chat}\n"
     )
+    (tmp_path / "pricing" / "claude2.yaml").write_text(
+        "provider: anthropic\nunit: usd_per_million_tokens\nmodels:\n  m2: {input: 1, output: 2, format: responses}\n"
+    )
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path / "ekai.yaml", env={})
     text = str(info.value)
+    assert "claude2.yaml:4: models.m2.format: anthropic speaks Anthropic Messages" in text
     assert "ekai.yaml:" in text and "providers.mine.dialect: must be one of" in text
     assert "providers.claude2.responses" in text
     assert "providers.odd.format: must be 'openai', 'anthropic' or 'responses'" in text
