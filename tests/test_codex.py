@@ -218,15 +218,22 @@ def anthropic_reply(blocks: list[dict[str, Any]], stop: str) -> Reply:
 
 
 def test_codex_on_a_claude_model_translated(cgw, fake, tmp_path):
+    patch = {"type": "tool_use", "id": "toolu_02Patch", "name": "apply_patch", "input": {"input": PATCH}}
     fake.queue(
         anthropic_reply([ANTHROPIC_TOOL], "tool_use"),
+        anthropic_reply([patch], "tool_use"),
         anthropic_reply([{"type": "text", "text": "Claude wrote the file."}], "end_turn"),
     )
     _, work = run_codex(cgw, tmp_path, "claude-sonnet-4-6", "write a file")
     assert (work / "claude.txt").read_text().strip() == "made-by-claude"
+    # Codex's freeform apply_patch reached Claude as a function with one string `input`, and
+    # Claude's call came back to Codex as its custom tool call: the patch was applied
+    assert (work / "patched.txt").read_text().strip() == "written by apply_patch"
     assert (tmp_path / "last.txt").read_text().strip() == "Claude wrote the file."
     seen = [s for s in fake.seen if s.provider == "anthropic"]
-    assert len(seen) == 2 and all(s.path == "/anthropic/v1/messages" for s in seen)
+    assert len(seen) == 3 and all(s.path == "/anthropic/v1/messages" for s in seen)
+    patch_tool = next(t for t in seen[0].body["tools"] if t["name"] == "apply_patch")
+    assert list(patch_tool["input_schema"]["properties"]) == ["input"]
     results = [
         b
         for m in seen[1].body["messages"]
@@ -235,13 +242,13 @@ def test_codex_on_a_claude_model_translated(cgw, fake, tmp_path):
     ]
     assert results and results[0]["tool_use_id"] == "toolu_01Shell"
     assert "made-by-claude" in json.dumps(results[0]["content"])
-    rows = wait_for(lambda: (r := cgw.rows("model = 'claude-sonnet-4-6'")) and len(r) >= 2 and r)
+    rows = wait_for(lambda: (r := cgw.rows("model = 'claude-sonnet-4-6'")) and len(r) >= 3 and r)
     assert all(r["client_format"] == "responses" and r["provider"] == "anthropic" for r in rows)
     assert all(r["error"] is None for r in rows)
     got = [
         (r["input_tokens"], r["cache_write_tokens"], r["cache_read_tokens"], r["output_tokens"]) for r in rows
     ]
-    assert got == [(1200, 300, 5000, 250)] * 2
+    assert got == [(1200, 300, 5000, 250)] * 3
     # 1200 * 3 + 300 * 3.75 + 5000 * 0.3 + 250 * 15 per 1M
     assert all(r["cost_pico_usd"] == 9_975_000_000 for r in rows)
 
