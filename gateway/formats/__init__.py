@@ -8,7 +8,9 @@
 A format module knows its own API and nothing of the others: which fields the gateway needs
 checked (`check_request`), its error body (`error_body`), how its `usage` object becomes the
 usage table's tokens (`tokens`: the ONE normaliser of that format, used for the row and by the
-translators for the client's reply), and which stream events carry usage (`observe_event`).
+translators for the client's reply), which stream events carry usage (`observe_event`), and how
+to talk to a provider of that format (`UPSTREAM_PATH`, `BASE_SUFFIX`, `auth_headers`,
+`FIXED_HEADERS`, `PASS_HEADERS`: gateway.providers).
 
 Translating between two formats is a *bridge* (gateway.bridges), looked up by the pair
 (client format, upstream format) in a table checked when the gateway starts: a pair without a
@@ -31,7 +33,19 @@ ClientFormat = Literal["openai", "anthropic", "responses"]
 
 FORMATS: dict[str, ModuleType] = {m.NAME: m for m in (chat, messages, responses)}
 
-REQUIRED = ("NAME", "UPSTREAM_PATH", "check_request", "error_body", "tokens", "observe_event")
+REQUIRED = (
+    "NAME",
+    "UPSTREAM_PATH",
+    "USAGE_MERGES",
+    "BASE_SUFFIX",
+    "FIXED_HEADERS",
+    "PASS_HEADERS",
+    "auth_headers",
+    "check_request",
+    "error_body",
+    "tokens",
+    "observe_event",
+)
 for _module in FORMATS.values():  # a format module missing a part fails at import, not per request
     _missing = [name for name in REQUIRED if not hasattr(_module, name)]
     if _missing:

@@ -21,6 +21,18 @@ NAME = "openai"
 UPSTREAM_PATH = "chat/completions"
 USAGE_MERGES = False  # a later usage object replaces the earlier one
 
+# talking to a provider of this format (gateway.providers)
+BASE_SUFFIX = ""  # added to a base_url that lacks it
+FIXED_HEADERS: dict[str, str] = {}  # sent on every request (the client's value wins on passthrough)
+PASS_HEADERS = (
+    "openai-organization",
+    "openai-project",
+)  # client headers passed on when the client speaks this format
+
+
+def auth_headers(key: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {key}"}
+
 
 def check_request(body: dict[str, Any], *, count_tokens: bool = False) -> None:
     """What the gateway relies on to route and account; the rest is the provider's to judge."""

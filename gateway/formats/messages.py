@@ -21,6 +21,20 @@ NAME = "anthropic"
 UPSTREAM_PATH = "messages"
 USAGE_MERGES = True  # message_delta repeats fields: each field's latest value wins
 
+# talking to a provider of this format (gateway.providers)
+BASE_SUFFIX = "/v1"  # added to a base_url that lacks it
+FIXED_HEADERS: dict[str, str] = {
+    "anthropic-version": "2023-06-01"
+}  # sent on every request (the client's value wins on passthrough)
+PASS_HEADERS = (
+    "anthropic-version",
+    "anthropic-beta",
+)  # client headers passed on when the client speaks this format
+
+
+def auth_headers(key: str) -> dict[str, str]:
+    return {"x-api-key": key}
+
 
 def check_request(body: dict[str, Any], *, count_tokens: bool = False) -> None:
     require_model(body)

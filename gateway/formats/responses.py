@@ -23,6 +23,19 @@ NAME = "responses"
 UPSTREAM_PATH = "responses"
 USAGE_MERGES = False
 
+# talking to a provider of this format (gateway.providers)
+BASE_SUFFIX = ""  # added to a base_url that lacks it
+FIXED_HEADERS: dict[str, str] = {}  # sent on every request (the client's value wins on passthrough)
+PASS_HEADERS = (
+    "openai-organization",
+    "openai-project",
+)  # client headers passed on when the client speaks this format
+
+
+def auth_headers(key: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {key}"}
+
+
 TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
