@@ -38,6 +38,9 @@ def _dumps(obj: Any) -> bytes:
 class StreamRelay(Protocol):
     error: str | None  # set when the stream failed (mid-stream error or cut short)
 
+    @property
+    def complete(self) -> bool: ...  # the stream's successful end has been produced
+
     def feed(self, ev: SSEEvent) -> list[bytes]: ...
 
     def finish(self) -> list[bytes]: ...
@@ -128,6 +131,10 @@ class OpenAIRelay:
                 return []
         return [ev.raw]
 
+    @property
+    def complete(self) -> bool:
+        return self.done and self.error is None
+
     def finish(self) -> list[bytes]:
         if self.done or self.error:
             return []
@@ -161,6 +168,10 @@ class AnthropicRelay:
             self.error = _upstream_message(data, ev.data or "")
             self.stopped = True
         return [ev.raw]
+
+    @property
+    def complete(self) -> bool:
+        return self.stopped and self.error is None
 
     def finish(self) -> list[bytes]:
         if self.stopped:
@@ -386,6 +397,10 @@ class _TranslatingRelay:
                 self.error = self.error or "the provider reported an error mid-stream"
                 self.closed = True
 
+    @property
+    def complete(self) -> bool:
+        return self.closed and self.error is None
+
     def finish(self) -> list[bytes]:
         if self.closed:
             return []
@@ -504,6 +519,10 @@ class ResponsesRelay:
                 self.response = data["response"]
         self.last = ev
         return [ev.raw]
+
+    @property
+    def complete(self) -> bool:
+        return self.ended and self.error is None
 
     def finish(self) -> list[bytes]:
         if self.ended:

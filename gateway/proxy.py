@@ -77,8 +77,9 @@ async def handle(request: Request, fmt: ClientFormat) -> HTTPResponse | None:
         rec.status, rec.error = exc.status, exc.message
         return json_response(render(fmt, exc), exc.status, exc.headers)
     except asyncio.CancelledError:
-        rec.error = rec.error or "client disconnected"
-        rec.status = rec.status or 499
+        if not rec.delivered:  # a client leaving after the whole answer is not a failure
+            rec.error = rec.error or "client disconnected"
+            rec.status = rec.status or 499
         raise
     except Exception as exc:  # a bug: answer in the client's shape, keep the traceback in the log
         log.exception("unexpected error in request %s", rec.request_id)
@@ -242,6 +243,7 @@ async def _relay_stream(
                 if frames:
                     await out_stream.send(b"".join(frames))
                     rec.mark_first_byte()
+                    rec.delivered = relay.complete
             frames = _relay_events(parser.close(), relay, meter)
             frames += relay.finish()
         except (TimeoutError, aiohttp.ClientError) as exc:
@@ -250,6 +252,7 @@ async def _relay_stream(
         if frames:
             await out_stream.send(b"".join(frames))
             rec.mark_first_byte()
+        rec.delivered = relay.complete
         await out_stream.eof()
         complete = True
     finally:

@@ -154,6 +154,7 @@ class UsageRecord:
     error: str | None = None
     attempts: list[str] = field(default_factory=list)
     api_key_name: str | None = None
+    delivered: bool = False  # the whole answer reached the client (not a column)
 
     def mark_first_byte(self) -> None:
         if self.ttft_ms is None:

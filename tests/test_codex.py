@@ -185,7 +185,7 @@ def test_codex_on_a_gpt_model_passthrough(cgw, fake, tmp_path):
     assert seen[0].headers["authorization"] == f"Bearer {KEYS['OPENAI_API_KEY']}"
     rows = wait_for(lambda: (r := cgw.rows("model = 'gpt-5.1-codex'")) and len(r) >= 3 and r)
     assert [r["client_format"] for r in rows] == ["responses"] * 3
-    assert all(r["provider"] == "openai" and r["status"] == 200 and r["error"] is None for r in rows)
+    assert all(r["provider"] == "openai" and r["status"] == 200 and r["error"] is None for r in rows), rows
     # 6500 in (5000 cached) + 250 out at 1.25 / 0.125 / 10.0
     assert all(r["cost_pico_usd"] == 1500 * 1_250_000 + 5000 * 125_000 + 250 * 10_000_000 for r in rows)
 

@@ -350,3 +350,22 @@ def test_gateway_keys_aliases_and_reload_apply_to_responses(fake, tmp_path):
         assert fake.last("openai").path == "/openai/v1/responses"
     finally:
         gw.stop()
+
+
+def test_a_client_leaving_after_the_whole_answer_is_not_an_error(rgw, fake):
+    """Codex closes the connection as soon as it reads `response.completed`; the gateway may still
+    be waiting for the provider to close its side. That is a complete answer, not a failure."""
+    from tests.fakes.upstream import encode_event
+
+    events = b"".join(encode_event(n, d) for n, d in response_events("gpt-4o-mini", [message("done")]))
+    fake.queue(Reply(raw_chunks=[events, b": still open\n\n"], chunk_delay=1.0, provider="openai"))
+    body = {"model": "gpt-4o-mini", "input": "hi", "stream": True}
+    with httpx.stream("POST", rgw.url + "/v1/responses", json=body, timeout=10) as resp:
+        request_id = resp.headers["x-request-id"]
+        seen = b""
+        for chunk in resp.iter_bytes():
+            seen += chunk
+            if b"response.completed" in seen:
+                break  # leave now, as Codex does
+    row = rgw.row(request_id)
+    assert row["status"] == 200 and row["error"] is None and row["output_tokens"] == 250
