@@ -207,6 +207,7 @@ def test_responses_sdk_on_grok_stream_parallel_calls_interleaved(rgw, fake):
         calls=calls, finish="tool_calls", usage=XAI_USAGE, interleave=True, size=4, model="grok-4"
     )
     fake.queue(Reply(events=sse(chunks), provider="xai"))
+    before = len(rgw.rows("model = 'grok-4' AND stream = 1"))
     with oa(rgw).responses.stream(
         model="grok-4", input="weather?", tools=[WEATHER], parallel_tool_calls=True
     ) as s:
@@ -216,7 +217,7 @@ def test_responses_sdk_on_grok_stream_parallel_calls_interleaved(rgw, fake):
     sent = fake.last("xai").body
     assert sent["stream_options"]["include_usage"] is True and sent["parallel_tool_calls"] is True
     assert final.usage.output_tokens == 150  # xAI dialect: reasoning counted in, as in the row
-    row = wait_for(lambda: rgw.rows("model = 'grok-4' AND stream = 1")[-1:])[0]
+    row = wait_for(lambda: rgw.rows("model = 'grok-4' AND stream = 1")[before:])[0]
     assert row["cost_pico_usd"] == GROK_COST and row["output_tokens"] == 150
 
 
@@ -556,14 +557,14 @@ def test_chat_client_sees_a_mid_stream_failure_of_a_responses_model(rgw, fake):
             provider="openai",
         )
     )
-    stream = oa(rgw).chat.completions.create(
+    with oa(rgw).chat.completions.with_streaming_response.create(
         model="gpt-5.1-codex", messages=[{"role": "user", "content": "x"}], stream=True
-    )
-    with pytest.raises(openai.APIError) as info:
-        list(stream)
+    ) as raw:
+        request_id = raw.headers["x-request-id"]
+        with pytest.raises(openai.APIError) as info:
+            list(raw.parse())
     assert "backend crashed" in str(info.value)
-    row = wait_for(lambda: rgw.rows("model = 'gpt-5.1-codex' AND error IS NOT NULL")[-1:])[0]
-    assert "backend crashed" in row["error"]
+    assert "backend crashed" in rgw.row(request_id)["error"]
 
 
 def test_anthropic_client_sees_a_cut_responses_stream_as_an_error(rgw, fake):
