@@ -13,7 +13,7 @@ from typing import Any
 
 from gateway.dialects import Dialect
 from gateway.errors import ClientError, anthropic_error_body
-from gateway.formats.common import is_int, kind, nonneg, require, require_model
+from gateway.formats.common import error_message, is_int, kind, nonneg, require, require_model
 from gateway.pricing import Tokens
 from gateway.sse import SSEEvent
 
@@ -91,3 +91,19 @@ def observe_event(ev: SSEEvent, meter: Any) -> None:
         data = ev.json()
         if isinstance(data, dict):
             meter.observe_anthropic_event(name, data)
+
+
+# --- a translator reading this format's stream (gateway.bridges._TranslatingRelay) ---
+
+
+def stream_error(event: str | None, data: dict[str, Any]) -> tuple[str, str] | None:
+    """(message, error type) for an `error` event."""
+    if event == "error" or data.get("type") == "error":
+        err = data.get("error")
+        kind = err.get("type") if isinstance(err, dict) else None
+        return error_message(data, ""), str(kind or "api_error")
+    return None
+
+
+def machine_args(event: str | None, data: dict[str, Any]) -> tuple[Any, ...]:
+    return (event or data.get("type"), data)

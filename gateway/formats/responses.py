@@ -15,7 +15,7 @@ from typing import Any
 
 from gateway.dialects import Dialect
 from gateway.errors import ClientError, openai_error_body
-from gateway.formats.common import is_int, kind, nonneg, require, require_model
+from gateway.formats.common import error_message, is_int, kind, nonneg, require, require_model
 from gateway.pricing import Tokens
 from gateway.sse import SSEEvent
 
@@ -130,3 +130,21 @@ def observe_event(ev: SSEEvent, meter: Any) -> None:
         response = parsed.get("response") if isinstance(parsed, dict) else None
         if isinstance(response, dict):
             meter.observe(response.get("usage"))
+
+
+# --- a translator reading this format's stream (gateway.bridges._TranslatingRelay) ---
+
+
+def stream_error(event: str | None, data: dict[str, Any]) -> tuple[str, str] | None:
+    """(message, error type) for an `error` event or `response.failed`."""
+    kind = event or data.get("type")
+    if kind == "error":
+        return error_message(data, ""), str(data.get("code") or "server_error")
+    if kind == "response.failed":
+        response = data.get("response")
+        return error_message(response, ""), "api_error"
+    return None
+
+
+def machine_args(event: str | None, data: dict[str, Any]) -> tuple[Any, ...]:
+    return (event or data.get("type"), data)
