@@ -113,7 +113,8 @@ async def _open(
     upstream: Upstream = request.app.ctx.upstream
     health: ProviderHealth = request.app.ctx.health
     client_headers = _protocol_headers(request)
-    query = "beta=true" if fmt == "anthropic" and request.args.get("beta") == "true" else ""
+    passed = formats.FORMATS[fmt].PASS_QUERY  # e.g. Messages' ?beta=true, for the same format only
+    query = "&".join(f"{k}={v}" for k, v in passed.items() if request.args.get(k) == v) if passed else ""
     targets = health.order([t.provider.name for t in route.targets], route.targets)
     deadline = time.monotonic() + cfg.timeouts.total
     last = len(targets) - 1

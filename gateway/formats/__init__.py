@@ -40,6 +40,7 @@ REQUIRED = (
     "BASE_SUFFIX",
     "FIXED_HEADERS",
     "PASS_HEADERS",
+    "PASS_QUERY",
     "auth_headers",
     "check_request",
     "error_body",

@@ -21,15 +21,13 @@ NAME = "anthropic"
 UPSTREAM_PATH = "messages"
 USAGE_MERGES = True  # message_delta repeats fields: each field's latest value wins
 
-# talking to a provider of this format (gateway.providers)
-BASE_SUFFIX = "/v1"  # added to a base_url that lacks it
-FIXED_HEADERS: dict[str, str] = {
-    "anthropic-version": "2023-06-01"
-}  # sent on every request (the client's value wins on passthrough)
-PASS_HEADERS = (
-    "anthropic-version",
-    "anthropic-beta",
-)  # client headers passed on when the client speaks this format
+# talking to a provider of this format (gateway.providers): the suffix added to a base_url that
+# lacks it, headers sent on every request, and the client's headers and query parameters passed
+# on when the client speaks this format too
+BASE_SUFFIX = "/v1"
+FIXED_HEADERS: dict[str, str] = {"anthropic-version": "2023-06-01"}
+PASS_HEADERS = ("anthropic-version", "anthropic-beta")
+PASS_QUERY: dict[str, str] = {"beta": "true"}
 
 
 def auth_headers(key: str) -> dict[str, str]:

@@ -23,13 +23,13 @@ NAME = "responses"
 UPSTREAM_PATH = "responses"
 USAGE_MERGES = False
 
-# talking to a provider of this format (gateway.providers)
-BASE_SUFFIX = ""  # added to a base_url that lacks it
-FIXED_HEADERS: dict[str, str] = {}  # sent on every request (the client's value wins on passthrough)
-PASS_HEADERS = (
-    "openai-organization",
-    "openai-project",
-)  # client headers passed on when the client speaks this format
+# talking to a provider of this format (gateway.providers): the suffix added to a base_url that
+# lacks it, headers sent on every request, and the client's headers and query parameters passed
+# on when the client speaks this format too
+BASE_SUFFIX = ""
+FIXED_HEADERS: dict[str, str] = {}
+PASS_HEADERS = ("openai-organization", "openai-project")
+PASS_QUERY: dict[str, str] = {}
 
 
 def auth_headers(key: str) -> dict[str, str]:
