@@ -181,6 +181,11 @@ class UsageRecord:
     error: str | None = None
     attempts: list[str] = field(default_factory=list)
     api_key_name: str | None = None
+    session_id: str | None = None  # who asked (gateway.identity)
+    client: str | None = None
+    client_version: str | None = None
+    agent: str | None = None
+    tags: str | None = None  # a JSON object as text
 
     def mark_first_byte(self) -> None:
         if self.ttft_ms is None:
@@ -230,13 +235,15 @@ class UsageRecord:
             ",".join(self.attempts) or None,
             self.api_key_name,
             t.cache_write_1h,
+            self.session_id,
+            self.client,
+            self.client_version,
+            self.agent,
+            self.tags,
         )
 
 
-_INSERT = (
-    f"INSERT OR IGNORE INTO usage ({', '.join(db.USAGE_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in db.USAGE_COLUMNS)})"
-)
+_INSERT = db.insert_sql(or_ignore=True)
 _STOP = object()
 
 
