@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway import db
+from gateway.errors import GatewayError
+from gateway.identity import Who
 from gateway.pricing import Price, Tokens, cost_pico, pico_to_usd, usd_to_pico
 
 log = logging.getLogger("ekai.usage")
@@ -186,6 +188,13 @@ class UsageRecord:
     client_version: str | None = None
     agent: str | None = None
     tags: str | None = None  # a JSON object as text
+    refusal: GatewayError | None = None  # a bad x-ekai-* header: answered 400, still recorded
+
+    def identify(self, who: Who) -> None:
+        """Take who asked (gateway.identity) into the row."""
+        self.client, self.client_version = who.client, who.client_version
+        self.session_id, self.agent, self.tags = who.session_id, who.agent, who.tags
+        self.refusal = who.problem
 
     def mark_first_byte(self) -> None:
         if self.ttft_ms is None:

@@ -176,6 +176,8 @@ def test_real_gateway_upgrades_an_old_database(
     finally:
         gw.stop()
     assert set(row) >= NEW_COLUMNS
+    assert row["session_id"] == "after-upgrade-1" and row["tags"] == '{"team":"infra"}'
+    assert row["client"] == "python-httpx" and row["client_version"] == httpx.__version__
     after = read(tmp_path / "usage.db", "SELECT * FROM usage ORDER BY id")
     assert [r[: len(before[0])] for r in after[: len(before)]] == before
     assert len(after) == len(before) + 1
