@@ -132,8 +132,7 @@ def parse_tags(value: str) -> str:
         if not sep or not _TAG_KEY.fullmatch(key):
             raise _bad(
                 "x-ekai-tags",
-                f"has {item.strip()[:40]!r}: each tag is key=value, the key 1-64 letters, digits "
-                "or _ . : -",
+                f"has {item.strip()[:40]!r}: each tag is key=value, the key 1-64 letters, digits or _ . : -",
             )
         if key in tags:
             raise _bad("x-ekai-tags", f"repeats the key {key!r}")
@@ -192,9 +191,7 @@ def identify(headers: Mapping[str, str]) -> Who:
             problem = exc
     if session is None and problem is None:
         session = _lenient(
-            headers.get("x-claude-code-session-id")
-            or headers.get("session-id")
-            or headers.get("session_id"),
+            headers.get("x-claude-code-session-id") or headers.get("session-id") or headers.get("session_id"),
             MAX_SESSION,
         )
     raw = headers.get("x-ekai-tags")

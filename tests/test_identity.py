@@ -61,7 +61,6 @@ def test_installed_sdks_user_agents():
         assert parse_user_agent(ua) == (name, sdk.__version__), ua
 
 
-
 def test_session_precedence():
     both = {
         "x-ekai-session": "mine",

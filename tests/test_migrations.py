@@ -157,9 +157,7 @@ def test_processes_starting_at_once_all_succeed(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_real_gateway_upgrades_an_old_database(
-    tmp_path: Path, fake: FakeUpstream, workers: int
-) -> None:
+def test_real_gateway_upgrades_an_old_database(tmp_path: Path, fake: FakeUpstream, workers: int) -> None:
     write_config(tmp_path, fake)
     old_database(tmp_path / "usage.db")
     before = read(tmp_path / "usage.db", "SELECT * FROM usage ORDER BY id")

@@ -94,7 +94,11 @@ def test_codex_headers(gw: Gateway, fake: FakeUpstream) -> None:
 def test_claude_code_headers_and_our_session_wins(gw: Gateway, fake: FakeUpstream) -> None:
     r = httpx.post(
         gw.url + "/v1/messages",
-        json={"model": "claude-sonnet-4-6", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]},
+        json={
+            "model": "claude-sonnet-4-6",
+            "max_tokens": 10,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
         headers={
             "user-agent": "claude-cli/2.1.332 (external, sdk-cli)",
             "x-claude-code-session-id": "cc-uuid",

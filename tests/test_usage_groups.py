@@ -61,7 +61,9 @@ def gw_rows(fake, tmp_path_factory) -> Gateway:
         an(CI, "s-beta", model="claude-sonnet-4-6", stream=False)
         oa(CI, None, model="grok-4")
         oa(CI, "s-beta", model="no-such-model")  # 404, still a row
-        fake.queue(Reply(status=500, json={"error": {"message": "boom", "type": "server_error"}}, provider="xai"))
+        fake.queue(
+            Reply(status=500, json={"error": {"message": "boom", "type": "server_error"}}, provider="xai")
+        )
         oa(LAPTOP, "s-gamma", model="grok-4")  # 500 after the only provider: a row with an error
         made += 1
         httpx.post(  # curl, tagged
@@ -164,7 +166,10 @@ def test_without_group_by_no_lists_are_added(gw_rows):
         ("?session=s-alpha", lambda r: r["session_id"] == "s-alpha"),
         ("?key=ci", lambda r: r["api_key_name"] == "ci"),
         ("?client=curl", lambda r: r["client"] == "curl"),
-        ("?key=laptop&session=s-gamma", lambda r: r["api_key_name"] == "laptop" and r["session_id"] == "s-gamma"),
+        (
+            "?key=laptop&session=s-gamma",
+            lambda r: r["api_key_name"] == "laptop" and r["session_id"] == "s-gamma",
+        ),
         ("?session=nobody", lambda r: False),
     ],
 )
