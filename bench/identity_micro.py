@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sanic.compat import Header  # noqa: E402
+from sanic.compat import Header
 
-from gateway.identity import identify, parse_user_agent  # noqa: E402
+from gateway.identity import identify, parse_user_agent
 
 CASES: dict[str, dict[str, str]] = {
     "claude-code": {
