@@ -107,14 +107,17 @@ class AddColumn:
 
 @dataclass(frozen=True, slots=True)
 class CreateIndex:
-    """`CREATE INDEX IF NOT EXISTS name ON table (columns)`."""
+    """`CREATE INDEX IF NOT EXISTS name ON table (columns) [WHERE where]` (a partial index, in
+    SQLite and PostgreSQL alike, when `where` is set)."""
 
     name: str
     table: str
     columns: tuple[str, ...]
+    where: str | None = None
 
     def sql(self) -> str:
-        return f"CREATE INDEX IF NOT EXISTS {self.name} ON {self.table} ({', '.join(self.columns)})"
+        sql = f"CREATE INDEX IF NOT EXISTS {self.name} ON {self.table} ({', '.join(self.columns)})"
+        return f"{sql} WHERE {self.where}" if self.where else sql
 
 
 Step = AddColumn | CreateIndex
@@ -137,10 +140,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             AddColumn("usage", "client_version", "TEXT"),
             AddColumn("usage", "agent", "TEXT"),
             AddColumn("usage", "tags", "TEXT"),  # a JSON object as text: {"team":"infra"}
-            # A session's rows, in time order: `?session=ID`, by_session, the dashboard timeline.
-            CreateIndex("usage_session_ts", "usage", ("session_id", "ts")),
-            # One key's rows in a time window: `?key=NAME`, by_key, per-key budgets by day/month.
-            CreateIndex("usage_key_ts", "usage", ("api_key_name", "ts")),
+            # A session's rows, in time order: `?session=ID`, the dashboard's session timeline.
+            # One key's rows in a time window: `?key=NAME`, per-key budgets by day and month.
+            # Partial: rows without a session (key) cost no index write, and `col = ?` implies
+            # `col IS NOT NULL`, so both planners still use them for those lookups.
+            CreateIndex("usage_session_ts", "usage", ("session_id", "ts"), "session_id IS NOT NULL"),
+            CreateIndex("usage_key_ts", "usage", ("api_key_name", "ts"), "api_key_name IS NOT NULL"),
             # No index on client / agent / tags: a handful of values over millions of rows, so a
             # filter on them reads most of the table anyway; every index costs each INSERT.
         ),

@@ -185,3 +185,15 @@ def test_real_gateway_upgrades_an_old_database(tmp_path: Path, fake: FakeUpstrea
     gw.stop()
     assert read(tmp_path / "usage.db", "SELECT sql FROM sqlite_master ORDER BY name") == schema
     assert read(tmp_path / "usage.db", "SELECT count(*) FROM usage") == [(len(before) + 1,)]
+
+
+def test_session_and_key_lookups_use_the_partial_indexes(tmp_path: Path) -> None:
+    old = old_database(tmp_path / "usage.db")
+    db.connect(old).close()
+    plans = {
+        "usage_session_ts": "SELECT * FROM usage WHERE session_id = ? ORDER BY ts",
+        "usage_key_ts": "SELECT sum(cost_pico_usd) FROM usage WHERE api_key_name = ? AND ts >= ?",
+    }
+    for index, sql in plans.items():
+        plan = " ".join(str(r[3]) for r in read(old, "EXPLAIN QUERY PLAN " + sql, ("x",) * sql.count("?")))
+        assert index in plan, plan
