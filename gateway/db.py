@@ -167,14 +167,37 @@ def connect(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
+# How long a starting process waits for another one's migration: building an index over an
+# old table takes a while (about 1.5 s per million rows here), far beyond the usual 5 s wait.
+MIGRATION_LOCK_WAIT_MS = 600_000
+
+
 def migrate(conn: sqlite3.Connection) -> list[int]:
     """Bring the usage table of `conn` (autocommit mode) to `SCHEMA_VERSION`; returns the
     versions applied (empty when it already was). One IMMEDIATE transaction: concurrent starters
-    are serialised by SQLite's write lock (busy_timeout), and the loser sees the new version."""
+    are serialised by SQLite's write lock (waiting up to MIGRATION_LOCK_WAIT_MS), and the loser
+    sees the new version."""
     for i, m in enumerate(MIGRATIONS):
         assert m.version == i + 2, "MIGRATIONS are numbered 2, 3, ... in order"
-    if conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+    found = conn.execute("PRAGMA user_version").fetchone()[0]
+    if found > SCHEMA_VERSION:
+        log.warning(
+            "usage database is at schema version %d, newer than this release's %d; writing the "
+            "columns this release knows",
+            found,
+            SCHEMA_VERSION,
+        )
+    if found >= SCHEMA_VERSION:
         return []  # up to date: no write lock taken (other workers may be writing rows)
+    wait_ms = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    conn.execute(f"PRAGMA busy_timeout={MIGRATION_LOCK_WAIT_MS}")
+    try:
+        return _migrate_locked(conn)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={wait_ms}")
+
+
+def _migrate_locked(conn: sqlite3.Connection) -> list[int]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         start = version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -184,6 +207,8 @@ def migrate(conn: sqlite3.Connection) -> list[int]:
                 if statement.strip():
                     conn.execute(statement)
             version = 1
+        if version < SCHEMA_VERSION:
+            log.info("usage database: migrating from schema version %d to %d", version, SCHEMA_VERSION)
         for m in MIGRATIONS:
             if m.version <= version:
                 continue
@@ -204,11 +229,6 @@ def migrate(conn: sqlite3.Connection) -> list[int]:
         raise
     if applied:
         log.info("usage database migrated to schema version %d (ran %s)", version, applied)
-    if version > SCHEMA_VERSION:
-        log.warning(
-            "usage database is at schema version %d, newer than this release's %d; writing the "
-            "columns this release knows", version, SCHEMA_VERSION,
-        )
     return applied
 
 
