@@ -11,6 +11,8 @@ client, client_version (from User-Agent; memoised, clients repeat theirs on ever
     OpenAI/JS 6.1.0                               -> openai-node      6.1.0
     Anthropic/JS 0.71.0                           -> anthropic-node   0.71.0
     curl/8.5.0                                    -> curl             8.5.0
+    Other SDKs of the same make (`<Class>/Python <version>`, `<Class>/JS <version>`) follow the
+    pattern: Groq/JS 0.9.0 -> groq-node 0.9.0, AsyncCerebras/Python 1.0 -> cerebras-python 1.0.
     anything else: its first product token `name/version`, the name lower-cased
     (python-httpx/0.28.1 -> python-httpx 0.28.1; Mozilla/5.0 ... -> mozilla 5.0; a token without
     `/` gives the name and no version). No User-Agent (or an empty one): NULL, NULL.
@@ -110,9 +112,10 @@ def parse_user_agent(ua: str | None) -> tuple[str | None, str | None]:
         return None, None
     product, version = m.group(1), m.group(2) or None
     name = product.lower()
-    if version is not None and version.lower() in _SDK_LANGS and name in _SDK_FAMILIES:
+    if version is not None and version.lower() in _SDK_LANGS:  # a Stainless SDK: Class/Lang version
+        family = _SDK_FAMILIES.get(name) or _NAME_UNSAFE.sub("", name.removeprefix("async"))[:48]
         rest = ua[m.end() :].split(None, 1)
-        return f"{_SDK_FAMILIES[name]}-{_SDK_LANGS[version.lower()]}", _version(rest[0] if rest else None)
+        return f"{family}-{_SDK_LANGS[version.lower()]}", _version(rest[0] if rest else None)
     client = _PRODUCTS.get(name)
     if client is None and name.startswith("codex_"):
         client = "codex"
