@@ -4,7 +4,7 @@ POST /v1/chat/completions        proxy.handle (OpenAI client)
 POST /v1/messages                proxy.handle (Anthropic client)
 POST /v1/messages/count_tokens   Anthropic's own count, or an estimate for other providers
 GET  /v1/models                  every routable model and alias, OpenAI list shape
-GET  /usage                      aggregates (reports.summary; group_by, filters) or rows as CSV
+GET  /usage                      aggregates (reports.summary) or rows as CSV
 GET  /health                     status, each provider's readiness, config digest and errors
 """
 
