@@ -56,7 +56,7 @@ def gw_rows(fake, tmp_path_factory) -> Gateway:
         oa(LAPTOP, "s-alpha", model="gpt-5")
         oa(LAPTOP, "s-alpha", model="gpt-4o-mini")
         oa(LAPTOP, "s-alpha", model="meta-llama/llama-4-maverick")  # no price: cost NULL
-        an(LAPTOP, "s-alpha", model="claude-sonnet-4-6")
+        an(LAPTOP, "s-alpha", model="claude-sonnet-4-6", extra_headers={"x-claude-code-agent-id": "reviewer"})
         an(CI, "s-beta", model="claude-haiku-4-5")
         an(CI, "s-beta", model="claude-sonnet-4-6", stream=False)
         oa(CI, None, model="grok-4")
@@ -152,6 +152,7 @@ def test_group_by_all_three_equal_sums_of_the_rows(gw_rows):
     assert alpha["last_seen"] == max(r["ts"] for r in members)
     assert alpha["models"] == sorted({r["model"] for r in members})
     assert alpha["clients"] == ["anthropic-python", "openai-python"]
+    assert alpha["agents"] == ["reviewer"]
 
 
 def test_without_group_by_no_lists_are_added(gw_rows):
