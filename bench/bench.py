@@ -105,9 +105,18 @@ class Scenario:
         return json.dumps(data, separators=(",", ":")).encode()
 
     def headers(self) -> dict[str, str]:
+        """What real clients send, identity included (gateway.identity reads it on every request):
+        Anthropic as Claude Code with its session header, OpenAI as the Python SDK with
+        x-ekai-session and x-ekai-tags."""
         h = {"content-type": "application/json"}
         if self.fmt == "anthropic":
             h["anthropic-version"] = "2023-06-01"
+            h["user-agent"] = "claude-cli/2.1.332 (external, sdk-cli)"
+            h["x-claude-code-session-id"] = "2a44ca10-4665-4db6-93c1-565666213fa7"
+        else:
+            h["user-agent"] = "OpenAI/Python 3.63.0"
+            h["x-ekai-session"] = "bench-session-1"
+            h["x-ekai-tags"] = "team=bench,env=local"
         return h
 
     def gateway_path(self) -> str:
