@@ -122,7 +122,7 @@ class Admission:
     def _over(who: str, what: str, limit: Any, spent: int, when: str, left: float) -> None:
         retry = whole_seconds(left)
         raise OverLimit(
-            f"budget exceeded: {who} {what} {limit:.2f} (spent {usd(spent)} USD {when}, UTC); "
+            f"budget exceeded: {who} {what} {limit} (spent {usd(spent)} USD {when}, UTC); "
             f"resets in {retry} s.",
             code="budget_exceeded",
             headers={"retry-after": str(retry)},
