@@ -28,6 +28,7 @@ from typing import Any
 from gateway.config import Config
 from gateway.errors import GatewayError
 from gateway.limits import Budget, Calendar, Clock, KeyPolicy, usd, whole_seconds
+from gateway.pricing import pico_to_usd
 from gateway.ratelimit import Refused, Windows, folder_for
 from gateway.spend import TOTAL, SpendBook
 from gateway.usage import UsageRecord, UsageWriter, iso_ms
@@ -153,8 +154,8 @@ class Admission:
 
         def budget_view(budget: Budget | None, key: str | None) -> dict[str, Any]:
             out: dict[str, Any] = {
-                "spent_today_usd": float(usd(self.spend.spent_day(cal.day, key))),
-                "spent_month_usd": float(usd(self.spend.spent_month(cal.month, key))),
+                "spent_today_usd": pico_to_usd(self.spend.spent_day(cal.day, key)),
+                "spent_month_usd": pico_to_usd(self.spend.spent_month(cal.month, key)),
             }
             if budget is not None:
                 out["daily_usd"] = float(budget.daily_usd) if budget.daily_usd is not None else None
