@@ -296,4 +296,6 @@ def test_claude_code_over_its_rpm_waits_and_then_succeeds(tmp_path, fake, gws):
     cc = [r for r in rows[1:] if r["model"] == "claude-sonnet-4-6"]
     statuses = [r["status"] for r in cc]
     assert done.returncode == 0, (done.stdout, done.stderr, statuses)
-    assert statuses[0] == 429 and 200 in statuses, statuses
+    assert statuses[0] == 429 and 200 in statuses, statuses  # refused, waited, then served
+    assert "rpm 1" in cc[0]["error"]
+    assert "Hello from the fake." in done.stdout  # the run succeeded with the fake's answer
