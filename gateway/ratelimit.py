@@ -1,10 +1,10 @@
 """rpm / tpm windows shared by every worker process (and every instance) on one machine.
 
 One small file per limited key, in a folder beside the usage database
-(`usage.db` -> `usage.db.limits/<hash of the key name>`), read and written with pread/pwrite
+(`usage.db` -> `usage.db.limits/<hash of the key name>`), mapped into memory and read and written
 under an exclusive `flock`. Every worker opens the same files, so the limit is exact across
-workers: an admission is one locked read-check-write (about 6 system calls, a few microseconds),
-and no two workers can both take the last slot. The files hold only timestamps and token counts,
+workers: an admission is one locked read-check-write in shared memory (two flock calls, about
+10 us with rpm and tpm), and no two workers can both take the last slot. The files hold only timestamps and token counts,
 never a key or a prompt.
 
 Layout (little-endian):
@@ -29,6 +29,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import math
+import mmap
 import os
 import struct
 from pathlib import Path
@@ -38,6 +39,7 @@ from gateway.limits import WINDOW_SECONDS, KeyPolicy, whole_seconds
 MAGIC = 0xEE_4A_11_0001
 _HEADER = struct.Struct("<qqqq")
 _BUCKET = struct.Struct("<qq")
+_BUCKETS = struct.Struct("<120q")  # all 60 buckets at once
 _SLOT = struct.Struct("<d")
 _HEAD = struct.Struct("<q")
 BUCKETS = 60
@@ -53,61 +55,75 @@ class Refused(Exception):
 
 
 class KeyWindow:
-    """The shared rpm ring and tpm buckets of one key (one open file)."""
+    """The shared rpm ring and tpm buckets of one key: one file, mapped into memory.
+
+    Every read and write happens under an exclusive flock on the file. The file only ever grows
+    (a larger rpm), never shrinks, so no process's mapping can point past its end; a process
+    whose mapping is smaller than the ring the header announces maps the file again."""
 
     def __init__(self, path: Path) -> None:
         self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         try:
+            if os.fstat(self.fd).st_size < RING_AT:
+                os.ftruncate(self.fd, RING_AT)  # zeros: empty buckets
             raw = os.pread(self.fd, _HEADER.size, 0)
-            if len(raw) < _HEADER.size or _HEADER.unpack(raw)[0] != MAGIC:  # new: empty buckets, no ring
+            if _HEADER.unpack(raw)[0] != MAGIC:  # new (or not ours): empty buckets, no ring
                 os.pwrite(self.fd, _HEADER.pack(MAGIC, 0, 0, 0) + bytes(RING_AT - _HEADER.size), 0)
+            self.mm = mmap.mmap(self.fd, 0)
         finally:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
+        self.mm.close()
         os.close(self.fd)
 
     def _ring(self, rpm: int) -> tuple[int, int]:
         """(capacity, head) of the rpm ring, started afresh when rpm changed. Under the lock."""
-        _, cap, head, _ = _HEADER.unpack(os.pread(self.fd, _HEADER.size, 0))
+        _, cap, head, _ = _HEADER.unpack_from(self.mm, 0)
+        size = RING_AT + rpm * _SLOT.size
         if cap != rpm:
-            os.pwrite(self.fd, bytes(rpm * _SLOT.size), RING_AT)
-            os.pwrite(self.fd, _HEADER.pack(MAGIC, rpm, 0, 0), 0)
-            cap, head = rpm, 0
+            if os.fstat(self.fd).st_size < size:
+                os.ftruncate(self.fd, size)
+            self._map(size)
+            self.mm[RING_AT:size] = bytes(rpm * _SLOT.size)
+            _HEADER.pack_into(self.mm, 0, MAGIC, rpm, 0, 0)
+            return rpm, 0
+        self._map(size)
         return cap, head
+
+    def _map(self, size: int) -> None:
+        if len(self.mm) < size:  # another process grew the file
+            self.mm.close()
+            self.mm = mmap.mmap(self.fd, 0)
 
     def _tokens(self, now: float) -> list[tuple[int, int]]:
         """(second, tokens) of the buckets inside the window, oldest first."""
-        raw = os.pread(self.fd, BUCKETS * _BUCKET.size, TPM_AT)
-        current = math.floor(now)
-        live = []
-        for sec, tokens in _BUCKET.iter_unpack(raw.ljust(BUCKETS * _BUCKET.size, b"\0")):
-            if tokens and current - BUCKETS < sec <= current:
-                live.append((sec, tokens))
-        live.sort()
-        return live
+        values = _BUCKETS.unpack_from(self.mm, TPM_AT)
+        low = math.floor(now) - BUCKETS
+        return sorted((sec, t) for sec, t in zip(values[0::2], values[1::2], strict=True) if t and sec > low)
 
     def admit(self, policy: KeyPolicy, now: float) -> None:
         """Take an rpm slot, after checking tpm; raises Refused (taking nothing) when over."""
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         try:
             if policy.tpm is not None:
-                live = self._tokens(now)
-                used = sum(t for _, t in live)
+                values = _BUCKETS.unpack_from(self.mm, TPM_AT)
+                low = math.floor(now) - BUCKETS
+                used = sum(t for sec, t in zip(values[0::2], values[1::2], strict=True) if sec > low)
                 if used >= policy.tpm:
-                    for sec, tokens in live:  # wait until the window drops below tpm
+                    for sec, tokens in self._tokens(now):  # wait until the window drops below tpm
                         used -= tokens
                         if used < policy.tpm:
                             raise Refused(f"tpm {policy.tpm}", whole_seconds(sec + BUCKETS - now))
             if policy.rpm is not None:
                 cap, head = self._ring(policy.rpm)
                 at = RING_AT + head * _SLOT.size
-                (oldest,) = _SLOT.unpack(os.pread(self.fd, _SLOT.size, at))
+                (oldest,) = _SLOT.unpack_from(self.mm, at)
                 if oldest > now - WINDOW_SECONDS:
                     raise Refused(f"rpm {policy.rpm}", whole_seconds(oldest + WINDOW_SECONDS - now))
-                os.pwrite(self.fd, _SLOT.pack(now), at)
-                os.pwrite(self.fd, _HEAD.pack((head + 1) % cap), 16)
+                _SLOT.pack_into(self.mm, at, now)
+                _HEAD.pack_into(self.mm, 16, (head + 1) % cap)
         finally:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
 
@@ -118,25 +134,21 @@ class KeyWindow:
         at = TPM_AT + (sec % BUCKETS) * _BUCKET.size
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         try:
-            raw = os.pread(self.fd, _BUCKET.size, at)
-            old_sec, old = _BUCKET.unpack(raw) if len(raw) == _BUCKET.size else (0, 0)
-            total = old + tokens if old_sec == sec else tokens
-            os.pwrite(self.fd, _BUCKET.pack(sec, total), at)
+            old_sec, old = _BUCKET.unpack_from(self.mm, at)
+            _BUCKET.pack_into(self.mm, at, sec, old + tokens if old_sec == sec else tokens)
         finally:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
 
     def current(self, policy: KeyPolicy, now: float) -> tuple[int, int]:
         """(requests, tokens) in the window now, for /health."""
-        fcntl.flock(self.fd, fcntl.LOCK_SH)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
         try:
             tokens = sum(t for _, t in self._tokens(now))
-            requests = 0
-            raw = os.pread(self.fd, _HEADER.size, 0)
-            if len(raw) == _HEADER.size:
-                magic, cap, _, _ = _HEADER.unpack(raw)
-                if magic == MAGIC and cap:
-                    ring = os.pread(self.fd, cap * _SLOT.size, RING_AT)
-                    requests = sum(1 for (t,) in _SLOT.iter_unpack(ring) if t > now - WINDOW_SECONDS)
+            _, cap, _, _ = _HEADER.unpack_from(self.mm, 0)
+            self._map(RING_AT + cap * _SLOT.size)
+            low = now - WINDOW_SECONDS
+            ring = self.mm[RING_AT : RING_AT + cap * _SLOT.size]
+            requests = sum(1 for (t,) in _SLOT.iter_unpack(ring) if t > low)
             return requests, tokens
         finally:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
