@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway.config import Config
@@ -31,7 +32,7 @@ from gateway.limits import Budget, Calendar, Clock, KeyPolicy, usd, whole_second
 from gateway.pricing import pico_to_usd
 from gateway.ratelimit import Refused, Windows, folder_for
 from gateway.spend import TOTAL, SpendBook
-from gateway.usage import UsageRecord, UsageWriter, iso_ms
+from gateway.usage import UsageRecord, UsageWriter
 
 log = logging.getLogger("ekai.limits")
 
@@ -53,6 +54,7 @@ class Admission:
         self.spend = SpendBook(cfg.database, self.clock.now, lambda: writer.done)
         self.windows = Windows(folder_for(cfg.database))
         self._cal: tuple[int, Calendar] = (-1, Calendar.at(0))
+        self._day: tuple[int, str] = (-1, "")  # the UTC day of a row's ts (real time), cached per second
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -85,13 +87,7 @@ class Admission:
         """Raise Forbidden / OverLimit when `key` may not send `model` (alias-resolved) now."""
         if not cfg.limited:
             return
-        policy = cfg.key_policies.get(key) if key is not None else None
-        if policy is not None and not policy.allows(model):
-            raise Forbidden(
-                f"The gateway key '{key}' may not use model '{model}' "
-                f"(allowed: {', '.join(policy.models or ())}).",
-                code="permission_denied",
-            )
+        policy = self.check_model(cfg, key, model)
         now = self.clock.now()
         if policy is not None and policy.budget is not None:
             self._check_budget(policy.budget, key, f"key '{key}'", now)
@@ -107,6 +103,18 @@ class Admission:
                     code="rate_limit_exceeded",
                     headers={"retry-after": str(exc.retry_after)},
                 ) from None
+
+    @staticmethod
+    def check_model(cfg: Config, key: str | None, model: str) -> KeyPolicy | None:
+        """The key's policy; raises Forbidden when its `models` do not cover `model`."""
+        policy = cfg.key_policies.get(key) if key is not None else None
+        if policy is not None and not policy.allows(model):
+            raise Forbidden(
+                f"The gateway key '{key}' may not use model '{model}' "
+                f"(allowed: {', '.join(policy.models or ())}).",
+                code="permission_denied",
+            )
+        return policy
 
     def _check_budget(self, budget: Budget, key: str | None, who: str, now: float) -> None:
         cal = self.calendar(now)
@@ -134,7 +142,7 @@ class Admission:
         if not cfg.limited:
             return
         if rec.cost_pico and self.spend.last_id is not None:  # the book is live (a budget is set)
-            self.spend.record(self.writer.queued, iso_ms(rec.started)[:10], rec.api_key_name, rec.cost_pico)
+            self.spend.record(self.writer.queued, self._day_of(rec.started), rec.api_key_name, rec.cost_pico)
         key = rec.api_key_name
         policy = cfg.key_policies.get(key) if key is not None else None
         if policy is not None and policy.tpm is not None:
@@ -146,17 +154,26 @@ class Admission:
             except OSError:
                 log.exception("tpm window of key %r not updated", key)
 
+    def _day_of(self, epoch: float) -> str:
+        """'2026-12-06': the day part of the row's ts (usage.iso_ms), without sharing its cache."""
+        second = int(epoch)
+        if self._day[0] != second:
+            self._day = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%d"))
+        return self._day[1]
+
     # --- /health ---
 
     def status(self, cfg: Config) -> dict[str, Any]:
         now = self.clock.now()
         cal = Calendar.at(now)
 
+        tracked = self.spend.last_id is not None  # spend is tracked while any budget is set
+
         def budget_view(budget: Budget | None, key: str | None) -> dict[str, Any]:
-            out: dict[str, Any] = {
-                "spent_today_usd": pico_to_usd(self.spend.spent_day(cal.day, key)),
-                "spent_month_usd": pico_to_usd(self.spend.spent_month(cal.month, key)),
-            }
+            out: dict[str, Any] = {}
+            if tracked:
+                out["spent_today_usd"] = pico_to_usd(self.spend.spent_day(cal.day, key))
+                out["spent_month_usd"] = pico_to_usd(self.spend.spent_month(cal.month, key))
             if budget is not None:
                 out["daily_usd"] = float(budget.daily_usd) if budget.daily_usd is not None else None
                 out["monthly_usd"] = float(budget.monthly_usd) if budget.monthly_usd is not None else None

@@ -49,6 +49,7 @@ async def count_tokens(request: Request) -> HTTPResponse:
         body = parse_json(request.body, request.headers.get("content-type"))
         check_request(fmt, body, count_tokens=True)
         route = resolve(cfg, body["model"], request.headers.get("x-ekai-provider"))
+        request.app.ctx.admission.check_model(cfg, getattr(request.ctx, "key_name", None), route.resolved)
         target = route.targets[0]
         headers = {"x-ekai-provider": target.provider.name}
         if target.provider.format == "anthropic":

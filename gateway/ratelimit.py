@@ -4,8 +4,8 @@ One small file per limited key, in a folder beside the usage database
 (`usage.db` -> `usage.db.limits/<hash of the key name>`), mapped into memory and read and written
 under an exclusive `flock`. Every worker opens the same files, so the limit is exact across
 workers: an admission is one locked read-check-write in shared memory (two flock calls, about
-10 us with rpm and tpm), and no two workers can both take the last slot. The files hold only timestamps and token counts,
-never a key or a prompt.
+10 us with rpm and tpm), and no two workers can both take the last slot. The files hold only
+timestamps and token counts, never a key or a prompt.
 
 Layout (little-endian):
 
