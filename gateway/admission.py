@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,7 +63,10 @@ class Admission:
 
     async def start(self, store: Any) -> None:
         if _has_budget(store.config):
-            await self.spend.reconcile()  # seeded before the first request is admitted
+            try:
+                await self.spend.reconcile()  # seeded before the first request is admitted
+            except sqlite3.Error as exc:  # the reconcile loop retries
+                log.warning("spend not seeded from the usage table yet: %s", exc)
         self._task = asyncio.get_running_loop().create_task(
             self.spend.run(self._stop, lambda: _has_budget(store.config))
         )
@@ -117,18 +121,21 @@ class Admission:
         return policy
 
     def _check_budget(self, budget: Budget, key: str | None, who: str, now: float) -> None:
+        """Raise OverLimit when the day or month is spent; `retry-after` is the LATER reset of the
+        windows that are over (a key over its month gains nothing at midnight)."""
         cal = self.calendar(now)
+        over: tuple[str, Any, int, str, float] | None = None
         if budget.daily_pico is not None:
             spent = self.spend.spent_day(cal.day, key)
             if spent >= budget.daily_pico:
-                self._over(who, "daily_usd", budget.daily_usd, spent, "today", cal.day_ends - now)
+                over = ("daily_usd", budget.daily_usd, spent, "today", cal.day_ends - now)
         if budget.monthly_pico is not None:
             spent = self.spend.spent_month(cal.month, key)
             if spent >= budget.monthly_pico:
-                self._over(who, "monthly_usd", budget.monthly_usd, spent, "this month", cal.month_ends - now)
-
-    @staticmethod
-    def _over(who: str, what: str, limit: Any, spent: int, when: str, left: float) -> None:
+                over = ("monthly_usd", budget.monthly_usd, spent, "this month", cal.month_ends - now)
+        if over is None:
+            return
+        what, limit, spent, when, left = over
         retry = whole_seconds(left)
         raise OverLimit(
             f"budget exceeded: {who} {what} {limit} (spent {usd(spent)} USD {when}, UTC); "

@@ -299,3 +299,38 @@ def test_claude_code_over_its_rpm_waits_and_then_succeeds(tmp_path, fake, gws):
     assert statuses[0] == 429 and 200 in statuses, statuses  # refused, waited, then served
     assert "rpm 1" in cc[0]["error"]
     assert "Hello from the fake." in done.stdout  # the run succeeded with the fake's answer
+
+
+def test_two_workers_share_one_budget(tmp_path, fake, gws):
+    """Spend in one worker reaches the other through the usage table within a reconcile."""
+    gw = start(tmp_path, fake, "      budget: {daily_usd: 0.015}\n", args=["--workers", "2"])
+    gws.append(gw)
+    for _ in range(2):  # 0.01995 in total once both have ended, whichever worker served them
+        with httpx.Client(timeout=30) as client:
+            assert client.post(gw.url + "/v1/messages", headers={"x-api-key": CI, "anthropic-version": "2023-06-01"},
+                               json={"model": "claude-sonnet-4-6", **MSG}).status_code == 200
+    settle(gw, 2)
+
+    def refused_everywhere() -> bool:  # ten fresh connections: both workers must refuse now
+        statuses = set()
+        for _ in range(10):  # an unpriced model: a worker that does not share spend never refuses
+            with httpx.Client(timeout=30) as client:
+                statuses.add(client.post(gw.url + "/v1/chat/completions", headers={"x-api-key": CI},
+                                         json={"model": "meta/unpriced", "messages": MSG["messages"]}).status_code)
+        return statuses == {429}
+
+    wait_for(refused_everywhere, timeout=10, interval=0.2)
+    workers = {r["request_id"][:16] for r in gw.rows("status = 429")}
+    assert len(workers) == 2, "both workers must have refused"
+
+
+def test_a_spent_month_waits_for_the_month_not_for_midnight(tmp_path, fake, gws):
+    gw = start(tmp_path, fake, "      budget: {daily_usd: 0.001, monthly_usd: 0.001}\n")
+    gws.append(gw)
+    assert sonnet(gw).status_code == 200
+    with pytest.raises(anthropic.RateLimitError) as e:
+        sonnet(gw)
+    assert "monthly_usd 0.001" in e.value.message
+    now = datetime.now(UTC)
+    month_end = datetime(now.year + (now.month == 12), now.month % 12 + 1, 1, tzinfo=UTC).timestamp()
+    assert abs(int(e.value.response.headers["retry-after"]) - (month_end - now.timestamp())) < 5
