@@ -281,8 +281,20 @@ def test_claude_code_over_its_rpm_waits_and_then_succeeds(tmp_path, fake, gws):
     gws.append(gw)
     assert sonnet(gw).status_code == 200  # the only slot of this minute, taken at t0
     t0 = time.time()
-    # 58.5 s later on the gateway's clock: the slot frees in ~1.5 s
-    (tmp_path / "clock").write_text(str(58.5 - (time.time() - t0)))
+    clock = tmp_path / "clock"
+    refused = threading.Event()
+
+    def freeze() -> None:
+        """Hold the gateway's clock at t0 + 58 s (the slot frees 2 s later) until Claude Code has
+        been refused, however long it takes to start; then let time run."""
+        while not refused.is_set():
+            clock.write_text(str(t0 + 58 - time.time()))
+            if gw.rows("status = 429"):
+                refused.set()
+            time.sleep(0.02)  # the pace of the freezer thread, not a synchronisation
+
+    freezer = threading.Thread(target=freeze, daemon=True)
+    freezer.start()
     home = tmp_path / "home"
     home.mkdir()
     env = {
@@ -290,14 +302,18 @@ def test_claude_code_over_its_rpm_waits_and_then_succeeds(tmp_path, fake, gws):
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1",
         "ANTHROPIC_MODEL": "claude-sonnet-4-6", "ANTHROPIC_SMALL_FAST_MODEL": "claude-sonnet-4-6",
     }
-    done = subprocess.run([str(exe), "-p", "say hi"], env=env, capture_output=True, text=True, timeout=120,
-                          cwd=tmp_path)
+    try:
+        done = subprocess.run([str(exe), "-p", "say hi"], env=env, capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path)
+    finally:
+        refused.set()
+        freezer.join()
     rows = settle(gw, 3)
     cc = [r for r in rows[1:] if r["model"] == "claude-sonnet-4-6"]
     statuses = [r["status"] for r in cc]
     assert done.returncode == 0, (done.stdout, done.stderr, statuses)
     assert statuses[0] == 429 and 200 in statuses, statuses  # refused, waited, then served
-    assert "rpm 1" in cc[0]["error"]
+    assert "rpm 1" in cc[0]["error"] and ("retry in 2 s" in cc[0]["error"] or "retry in 1 s" in cc[0]["error"])
     assert "Hello from the fake." in done.stdout  # the run succeeded with the fake's answer
 
 
