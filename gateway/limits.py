@@ -181,13 +181,19 @@ class Clock:
         self.offset_file = offset_file if offset_file is not None else os.environ.get(CLOCK_ENV)
         self.now: Callable[[], float] = self._shifted if self.offset_file else time.time
 
+    _offset = 0.0
+
     def _shifted(self) -> float:
         try:
             with open(self.offset_file or "", encoding="utf-8") as f:
-                offset = float(f.read().strip() or 0)
+                text = f.read().strip()
+            if text:  # empty: caught mid-write; keep the last offset
+                self._offset = float(text)
+        except FileNotFoundError:
+            self._offset = 0.0
         except (OSError, ValueError):
-            offset = 0.0
-        return time.time() + offset
+            pass
+        return time.time() + self._offset
 
 
 @dataclass(frozen=True, slots=True)

@@ -288,7 +288,8 @@ def test_claude_code_over_its_rpm_waits_and_then_succeeds(tmp_path, fake, gws):
         """Hold the gateway's clock at t0 + 58 s (the slot frees 2 s later) until Claude Code has
         been refused, however long it takes to start; then let time run."""
         while not refused.is_set():
-            clock.write_text(str(t0 + 58 - time.time()))
+            (tmp_path / "clock.new").write_text(str(t0 + 58 - time.time()))
+            (tmp_path / "clock.new").replace(clock)  # atomically: the gateway never reads half a file
             if gw.rows("status = 429"):
                 refused.set()
             time.sleep(0.02)  # the pace of the freezer thread, not a synchronisation
@@ -308,10 +309,11 @@ def test_claude_code_over_its_rpm_waits_and_then_succeeds(tmp_path, fake, gws):
     finally:
         refused.set()
         freezer.join()
-    rows = settle(gw, 3)
+    assert done.returncode == 0, (done.stdout, done.stderr, [(r["status"], r["error"]) for r in gw.rows()])
+    rows = wait_for(lambda: (rows := gw.rows()) and sum(r["status"] == 200 for r in rows) >= 2 and rows,
+                    timeout=10)
     cc = [r for r in rows[1:] if r["model"] == "claude-sonnet-4-6"]
     statuses = [r["status"] for r in cc]
-    assert done.returncode == 0, (done.stdout, done.stderr, statuses)
     assert statuses[0] == 429 and 200 in statuses, statuses  # refused, waited, then served
     assert "rpm 1" in cc[0]["error"] and ("retry in 2 s" in cc[0]["error"] or "retry in 1 s" in cc[0]["error"])
     assert "Hello from the fake." in done.stdout  # the run succeeded with the fake's answer
@@ -327,17 +329,22 @@ def test_two_workers_share_one_budget(tmp_path, fake, gws):
                                json={"model": "claude-sonnet-4-6", **MSG}).status_code == 200
     settle(gw, 2)
 
-    def refused_everywhere() -> bool:  # ten fresh connections: both workers must refuse now
-        statuses = set()
-        for _ in range(10):  # an unpriced model: a worker that does not share spend never refuses
-            with httpx.Client(timeout=30) as client:
-                statuses.add(client.post(gw.url + "/v1/chat/completions", headers={"x-api-key": CI},
-                                         json={"model": "meta/unpriced", "messages": MSG["messages"]}).status_code)
-        return statuses == {429}
+    def refused_by_both() -> bool:
+        """Ten concurrent connections (so both workers answer): all refused, by both workers."""
+        barrier = threading.Barrier(10)
 
-    wait_for(refused_everywhere, timeout=10, interval=0.2)
-    workers = {r["request_id"][:16] for r in gw.rows("status = 429")}
-    assert len(workers) == 2, "both workers must have refused"
+        def one(_: int) -> tuple[int, str]:
+            with httpx.Client(timeout=30) as client:  # an unpriced model: a worker that did not
+                barrier.wait()  # share the spend would never refuse it
+                r = client.post(gw.url + "/v1/chat/completions", headers={"x-api-key": CI},
+                                json={"model": "meta/unpriced", "messages": MSG["messages"]})
+                return r.status_code, r.headers["x-request-id"][:16]
+
+        with ThreadPoolExecutor(10) as pool:
+            answers = list(pool.map(one, range(10)))
+        return {s for s, _ in answers} == {429} and len({w for _, w in answers}) == 2
+
+    wait_for(refused_by_both, timeout=15, interval=0.1)
 
 
 def test_a_spent_month_waits_for_the_month_not_for_midnight(tmp_path, fake, gws):
