@@ -135,9 +135,15 @@ def parse_budget(c: Checker, raw: Any, at: Path_) -> Budget | None:
     return Budget.of(daily, monthly)
 
 
-def _whole(c: Checker, value: Any, at: Path_) -> int | None:
+MAX_RPM = 1_000_000  # the shared ring holds one timestamp per slot (8 MB at this size)
+
+
+def _whole(c: Checker, value: Any, at: Path_, maximum: int | None = None) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         c.fail(at, f"must be a whole number >= 1, got {value!r}")
+        return None
+    if maximum is not None and value > maximum:
+        c.fail(at, f"must be at most {maximum:,} (leave it out for no limit), got {value!r}")
         return None
     return value
 
@@ -151,7 +157,7 @@ def parse_key(c: Checker, name: str, spec: Any, at: Path_) -> tuple[str | None, 
     budget = parse_budget(c, spec.get("budget"), (*at, "budget"))
     limits = c.mapping(spec.get("limits"), (*at, "limits"))
     c.keys(limits, (*at, "limits"), {"rpm", "tpm"})
-    rpm = _whole(c, limits["rpm"], (*at, "limits", "rpm")) if "rpm" in limits else None
+    rpm = _whole(c, limits["rpm"], (*at, "limits", "rpm"), MAX_RPM) if "rpm" in limits else None
     tpm = _whole(c, limits["tpm"], (*at, "limits", "tpm")) if "tpm" in limits else None
     models: tuple[str, ...] | None = None
     if "models" in spec:
@@ -169,6 +175,33 @@ def parse_key(c: Checker, name: str, spec: Any, at: Path_) -> tuple[str | None, 
     if budget is None and rpm is None and tpm is None and models is None:
         return env, None
     return env, KeyPolicy.build(name, budget, rpm, tpm, models)
+
+
+def describe(names: Any, policies: dict[str, KeyPolicy] | Any, gateway: Budget | None) -> list[str]:
+    """`ekai check`'s lines about gateway keys: each key's budget, limits and models."""
+
+    def budget(b: Budget | None) -> str:
+        if b is None:
+            return "no budget"
+        parts = [
+            f"${b.daily_usd}/day" if b.daily_usd is not None else "",
+            f"${b.monthly_usd}/month" if b.monthly_usd is not None else "",
+        ]
+        return " ".join(p for p in parts if p)
+
+    lines = [f"gateway budget: {budget(gateway)}"] if gateway is not None else []
+    for name in names:
+        p = policies.get(name)
+        if p is None:
+            lines.append(f"key {name}: no limits")
+            continue
+        rate = (
+            ", ".join(f"{n} {v}" for n, v in (("rpm", p.rpm), ("tpm", p.tpm)) if v is not None)
+            or "no rate limit"
+        )
+        models = ", ".join(p.models) if p.models is not None else "any model"
+        lines.append(f"key {name}: {budget(p.budget)}; {rate}; models: {models or '(none)'}")
+    return lines
 
 
 # --- clock and calendar windows ---------------------------------------------------------------

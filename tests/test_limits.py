@@ -196,3 +196,19 @@ def test_spend_is_seeded_from_the_month_then_reconciled_by_id(tmp_path: Path):
     assert book.spent_day("2026-12-06", "ci") == 25  # counted once, from the table
     assert book.spent_day("2026-12-06", "other") == 1000 and book.spent_day("2026-12-06", TOTAL) == 1028
     book.close()
+
+
+def test_an_rpm_too_large_for_the_shared_ring_is_refused(tmp_path):
+    found = problems(make(tmp_path, "auth:\n  keys:\n    ci: {env: E, limits: {rpm: 5000000}}\n"))
+    assert found == ["ekai.yaml:3: auth.keys.ci.limits.rpm: must be at most 1,000,000 (leave it out for no limit), "
+                     "got 5000000"]
+
+
+def test_ekai_check_lists_each_keys_limits(tmp_path):
+    make(tmp_path, LONG_FORM)
+    done = ekai("check", "--config", str(tmp_path / "ekai.yaml"))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "gateway budget: $20.0/day" in lines
+    assert "key laptop: no limits" in lines
+    assert "key ci: $5.0/day $50/month; rpm 60, tpm 200000; models: gpt-*, claude-haiku-*" in lines
