@@ -4,14 +4,17 @@ One small file per limited key, in a folder beside the usage database
 (`usage.db` -> `usage.db.limits/<hash of the key name>`), mapped into memory and read and written
 under an exclusive `flock`. Every worker opens the same files, so the limit is exact across
 workers: an admission is one locked read-check-write in shared memory (two flock calls, about
-10 us with rpm and tpm), and no two workers can both take the last slot. The files hold only
+5-8 us with rpm and tpm), and no two workers can both take the last slot. The files hold only
 timestamps and token counts, never a key or a prompt.
 
 Layout (little-endian):
 
-    0    header   magic u64, rpm capacity i64, ring head i64, (reserved)    32 bytes
-    32   tpm      60 buckets of (second i64, tokens i64), bucket = second % 60   960 bytes
-    992  rpm      ring of `capacity` float64 admission times (the last `capacity` admissions)
+    0     header  magic, rpm capacity, ring head, cached second, cached tokens, (reserved)  6 x i64
+    48    tpm     60 buckets of (second i64, tokens i64), bucket = second % 60         960 bytes
+    1008  rpm     ring of `capacity` float64 admission times (the last `capacity` admissions)
+
+The header caches the tpm window's total for one second, so an admission sums the 60 buckets
+at most once per second per key (across all workers), not on every request.
 
 rpm: a request is admitted when the oldest of the last `rpm` admissions is 60 s old or more
 (exactly "fewer than rpm admissions in the rolling 60 s"). Refused requests take no slot.
@@ -36,8 +39,11 @@ from pathlib import Path
 
 from gateway.limits import WINDOW_SECONDS, KeyPolicy, whole_seconds
 
-MAGIC = 0xEE_4A_11_0001
-_HEADER = struct.Struct("<qqqq")
+MAGIC = 0xEE_4A_11_0002
+_HEADER = struct.Struct("<qqqqqq")
+_RING_HEADER = struct.Struct("<qqq")  # magic, capacity, head
+_CACHE = struct.Struct("<qq")  # the second the cached total is for, the total
+CACHE_AT = 24
 _BUCKET = struct.Struct("<qq")
 _BUCKETS = struct.Struct("<120q")  # all 60 buckets at once
 _SLOT = struct.Struct("<d")
@@ -69,7 +75,7 @@ class KeyWindow:
                 os.ftruncate(self.fd, RING_AT)  # zeros: empty buckets
             raw = os.pread(self.fd, _HEADER.size, 0)
             if _HEADER.unpack(raw)[0] != MAGIC:  # new (or not ours): empty buckets, no ring
-                os.pwrite(self.fd, _HEADER.pack(MAGIC, 0, 0, 0) + bytes(RING_AT - _HEADER.size), 0)
+                os.pwrite(self.fd, _HEADER.pack(MAGIC, 0, 0, -1, 0, 0) + bytes(RING_AT - _HEADER.size), 0)
             self.mm = mmap.mmap(self.fd, 0)
         finally:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
@@ -80,14 +86,14 @@ class KeyWindow:
 
     def _ring(self, rpm: int) -> tuple[int, int]:
         """(capacity, head) of the rpm ring, started afresh when rpm changed. Under the lock."""
-        _, cap, head, _ = _HEADER.unpack_from(self.mm, 0)
+        _, cap, head = _RING_HEADER.unpack_from(self.mm, 0)
         size = RING_AT + rpm * _SLOT.size
         if cap != rpm:
             if os.fstat(self.fd).st_size < size:
                 os.ftruncate(self.fd, size)
             self._map(size)
             self.mm[RING_AT:size] = bytes(rpm * _SLOT.size)
-            _HEADER.pack_into(self.mm, 0, MAGIC, rpm, 0, 0)
+            _RING_HEADER.pack_into(self.mm, 0, MAGIC, rpm, 0)
             return rpm, 0
         self._map(size)
         return cap, head
@@ -101,16 +107,29 @@ class KeyWindow:
         """(second, tokens) of the buckets inside the window, oldest first."""
         values = _BUCKETS.unpack_from(self.mm, TPM_AT)
         low = math.floor(now) - BUCKETS
-        return sorted((sec, t) for sec, t in zip(values[0::2], values[1::2], strict=True) if t and sec > low)
+        current = low + BUCKETS
+        return sorted(
+            (sec, t) for sec, t in zip(values[0::2], values[1::2], strict=True) if t and low < sec <= current
+        )
+
+    def _window_tokens(self, now: float) -> int:
+        """Tokens in the window at `now`: the cached total when it is for this second. Under lock."""
+        current = math.floor(now)
+        cached_sec, cached = _CACHE.unpack_from(self.mm, CACHE_AT)
+        if cached_sec == current:
+            return int(cached)
+        values = _BUCKETS.unpack_from(self.mm, TPM_AT)
+        low = current - BUCKETS
+        used = sum(t for sec, t in zip(values[0::2], values[1::2], strict=True) if low < sec <= current)
+        _CACHE.pack_into(self.mm, CACHE_AT, current, used)
+        return used
 
     def admit(self, policy: KeyPolicy, now: float) -> None:
         """Take an rpm slot, after checking tpm; raises Refused (taking nothing) when over."""
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         try:
             if policy.tpm is not None:
-                values = _BUCKETS.unpack_from(self.mm, TPM_AT)
-                low = math.floor(now) - BUCKETS
-                used = sum(t for sec, t in zip(values[0::2], values[1::2], strict=True) if sec > low)
+                used = self._window_tokens(now)
                 if used >= policy.tpm:
                     for sec, tokens in self._tokens(now):  # wait until the window drops below tpm
                         used -= tokens
@@ -136,6 +155,11 @@ class KeyWindow:
         try:
             old_sec, old = _BUCKET.unpack_from(self.mm, at)
             _BUCKET.pack_into(self.mm, at, sec, old + tokens if old_sec == sec else tokens)
+            cached_sec, cached = _CACHE.unpack_from(self.mm, CACHE_AT)
+            if cached_sec - BUCKETS < sec <= cached_sec:  # inside the cached window: keep it exact
+                _CACHE.pack_into(self.mm, CACHE_AT, cached_sec, cached + tokens)
+            elif sec > cached_sec:  # a newer second: sum afresh next time
+                _CACHE.pack_into(self.mm, CACHE_AT, -1, 0)
         finally:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
 
@@ -144,7 +168,7 @@ class KeyWindow:
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         try:
             tokens = sum(t for _, t in self._tokens(now))
-            _, cap, _, _ = _HEADER.unpack_from(self.mm, 0)
+            _, cap, _ = _RING_HEADER.unpack_from(self.mm, 0)
             self._map(RING_AT + cap * _SLOT.size)
             low = now - WINDOW_SECONDS
             ring = self.mm[RING_AT : RING_AT + cap * _SLOT.size]

@@ -212,3 +212,18 @@ def test_ekai_check_lists_each_keys_limits(tmp_path):
     assert "gateway budget: $20.0/day" in lines
     assert "key laptop: no limits" in lines
     assert "key ci: $5.0/day $50/month; rpm 60, tpm 200000; models: gpt-*, claude-haiku-*" in lines
+
+
+def test_the_cached_tpm_total_follows_tokens_added_within_the_second(tmp_path):
+    a, b = KeyWindow(tmp_path / "k"), KeyWindow(tmp_path / "k")  # two workers
+    p = KeyPolicy.build("k", None, None, 500, None)
+    a.admit(p, 100.1)  # caches second 100: 0 tokens
+    b.add_tokens(300, 99.9)  # a request that ended just before (another worker's clock read)
+    b.add_tokens(300, 100.5)
+    with pytest.raises(Refused):  # 600 >= 500, from the cache kept exact by both additions
+        a.admit(p, 100.7)
+    assert a.current(p, 100.8) == (0, 600)
+    with pytest.raises(Refused) as e:  # a new second sums the buckets afresh: still 600
+        b.admit(p, 101.0)
+    assert e.value.retry_after == 58  # the 300 of second 99 leave at 159, leaving 300 < 500
+    a.admit(p, 159.0)
