@@ -37,6 +37,10 @@ from gateway.usage import UsageRecord, UsageWriter
 
 log = logging.getLogger("ekai.limits")
 
+# A budget refusal whose window resets later than this says `x-should-retry: false`: the OpenAI and
+# Anthropic SDKs (and Claude Code) obey it, where they would otherwise sleep until `retry-after`.
+NO_RETRY_AFTER = 60
+
 
 class Forbidden(GatewayError):
     status = 403
@@ -137,11 +141,14 @@ class Admission:
             return
         what, limit, spent, when, left = over
         retry = whole_seconds(left)
+        headers = {"retry-after": str(retry)}
+        if retry > NO_RETRY_AFTER:  # the SDKs honour any retry-after: they would sleep for hours
+            headers["x-should-retry"] = "false"
         raise OverLimit(
             f"budget exceeded: {who} {what} {limit} (spent {usd(spent)} USD {when}, UTC); "
             f"resets in {retry} s.",
             code="budget_exceeded",
-            headers={"retry-after": str(retry)},
+            headers=headers,
         )
 
     def finish(self, cfg: Config, rec: UsageRecord) -> None:

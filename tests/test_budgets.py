@@ -89,14 +89,18 @@ def test_a_key_over_its_daily_budget_is_refused_and_the_other_key_is_not(tmp_pat
     assert "budget exceeded: key 'ci' daily_usd 0.015" in e.value.message
     retry = int(e.value.response.headers["retry-after"])
     assert abs(retry - seconds_to_midnight()) < 5  # whole seconds until the UTC day resets
+    assert e.value.response.headers["x-should-retry"] == "false"  # or the SDKs sleep until midnight
+    with pytest.raises(anthropic.RateLimitError):  # so a client with retries asks once, not 3 times
+        anthropic.Anthropic(base_url=gw.url, api_key=CI, max_retries=2).messages.create(
+            model="claude-sonnet-4-6", **MSG)
     with pytest.raises(openai.RateLimitError) as oe:
         gpt(gw).chat.completions.create(model="gpt-4o-mini", messages=MSG["messages"])
     assert oe.value.code == "budget_exceeded" and oe.value.response.headers["retry-after"]
     assert len(fake.seen) == sent  # the refused requests never went upstream
     assert sonnet(gw, LAPTOP).status_code == 200  # the other key is unaffected
-    rows = settle(gw, 5)
+    rows = settle(gw, 6)
     refused = [r for r in rows if r["status"] == 429]
-    assert [r["api_key_name"] for r in refused] == ["ci", "ci"]
+    assert [r["api_key_name"] for r in refused] == ["ci", "ci", "ci"]
     assert all("budget exceeded: key 'ci' daily_usd" in r["error"] for r in refused)
     assert all(r["cost_pico_usd"] is None and r["input_tokens"] == 0 for r in refused)
     view = health(gw)["keys"]["ci"]
@@ -109,7 +113,7 @@ def test_a_key_over_its_daily_budget_is_refused_and_the_other_key_is_not(tmp_pat
     )
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)
-    assert [(r["api_key_name"], r["status"]) for r in found] == [("ci", 429), ("ci", 429)]
+    assert [(r["api_key_name"], r["status"]) for r in found] == [("ci", 429)] * 3
 
 
 def test_the_gateway_wide_budget_counts_every_key(tmp_path, fake, gws):
@@ -134,6 +138,7 @@ def test_rpm_then_tpm_refuse_with_retry_after(tmp_path, fake, gws):
         gpt(gw).chat.completions.create(model="gpt-4o-mini", messages=MSG["messages"])
     assert e.value.code == "rate_limit_exceeded" and "rpm 3" in e.value.message
     assert 1 <= int(e.value.response.headers["retry-after"]) <= 60
+    assert "x-should-retry" not in e.value.response.headers  # a rate limit is worth waiting for
     with pytest.raises(anthropic.RateLimitError):
         sonnet(gw)
     assert sonnet(gw, LAPTOP).status_code == 200
