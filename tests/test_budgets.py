@@ -366,3 +366,27 @@ def test_a_spent_month_waits_for_the_month_not_for_midnight(tmp_path, fake, gws)
     now = datetime.now(UTC)
     month_end = datetime(now.year + (now.month == 12), now.month % 12 + 1, 1, tzinfo=UTC).timestamp()
     assert abs(int(e.value.response.headers["retry-after"]) - (month_end - now.timestamp())) < 5
+
+
+def test_claude_code_over_its_budget_stops_at_once_saying_why(tmp_path, fake, gws):
+    from tests.real_clients import cli
+
+    exe = cli("claude")
+    gw = start(tmp_path, fake, "      budget: {daily_usd: 0.001}\n")
+    gws.append(gw)
+    assert sonnet(gw).status_code == 200  # spent: $0.009975 of $0.001
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {
+        "PATH": "/usr/bin:/bin", "HOME": str(home), "ANTHROPIC_BASE_URL": gw.url, "ANTHROPIC_API_KEY": CI,
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1",
+        "ANTHROPIC_MODEL": "claude-sonnet-4-6", "ANTHROPIC_SMALL_FAST_MODEL": "claude-sonnet-4-6",
+    }
+    done = subprocess.run([str(exe), "-p", "say hi"], env=env, capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert done.returncode != 0
+    assert "budget exceeded: key 'ci' daily_usd 0.001" in done.stdout + done.stderr  # the user sees why
+    marker = sonnet(gw, LAPTOP).headers["x-request-id"]  # one worker, one FIFO writer: once this
+    gw.row(marker)  # row is in, every row of Claude Code's requests is in too
+    rows = gw.rows("api_key_name = 'ci'")
+    assert [r["status"] for r in rows[1:]] == [429]  # x-should-retry: false: asked once, no retry loop
