@@ -389,4 +389,4 @@ def test_claude_code_over_its_budget_stops_at_once_saying_why(tmp_path, fake, gw
     marker = sonnet(gw, LAPTOP).headers["x-request-id"]  # one worker, one FIFO writer: once this
     gw.row(marker)  # row is in, every row of Claude Code's requests is in too
     rows = gw.rows("api_key_name = 'ci'")
-    assert [r["status"] for r in rows[1:]] == [429]  # x-should-retry: false: asked once, no retry loop
+    assert [r["status"] for r in rows[1:]] == [429]  # asked once: no retry loop against a spent budget
