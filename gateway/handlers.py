@@ -112,14 +112,13 @@ async def models(request: Request) -> HTTPResponse:
 async def usage(request: Request) -> HTTPResponse:
     cfg: Config = request.app.ctx.store.config
     try:
-        since = reports.parse_instant(request.args.get("since"), "since")
-        until = reports.parse_instant(request.args.get("until"), "until")
+        query = reports.UsageQuery.parse(dict(request.args))  # name -> every value given
     except GatewayError as exc:
         return proxy.json_response(render("openai", exc), exc.status)
     fmt = request.args.get("format", "json")
     loop = asyncio.get_running_loop()
     if fmt == "csv":
-        text = await loop.run_in_executor(None, reports.rows_csv, cfg.database, since, until)
+        text = await loop.run_in_executor(None, reports.rows_csv, cfg.database, query)
         return HTTPResponse(
             text.encode(),
             content_type="text/csv; charset=utf-8",
@@ -128,7 +127,7 @@ async def usage(request: Request) -> HTTPResponse:
     if fmt != "json":
         err = GatewayError("'format' must be json or csv.", status=400, param="format")
         return proxy.json_response(render("openai", err), 400)
-    data = await loop.run_in_executor(None, reports.summary, cfg.database, since, until)
+    data = await loop.run_in_executor(None, reports.summary, cfg.database, query)
     return proxy.json_response(data, 200)
 
 

@@ -28,6 +28,7 @@ from gateway.bridges import Bridge, bridge_for
 from gateway.config import Config
 from gateway.errors import ClientFormat, GatewayError, UpstreamError, UpstreamTimeout, render
 from gateway.health import ProviderHealth, retry_after_seconds
+from gateway.identity import identify
 from gateway.parse import check_request, parse_json
 from gateway.providers import Upstream, upstream_headers
 from gateway.routing import Route, Target, resolve
@@ -50,13 +51,15 @@ def json_response(data: Any, status: int, headers: dict[str, str] | None = None)
 
 
 def new_record(request: Request, fmt: ClientFormat) -> UsageRecord:
-    return UsageRecord(
+    rec = UsageRecord(
         request_id=request.ctx.request_id,
         client_format=fmt,
         started=request.ctx.started,
         started_mono=request.ctx.started_mono,
         api_key_name=getattr(request.ctx, "key_name", None),
     )
+    rec.identify(identify(request.headers))  # who asked; a bad x-ekai-* header sets rec.refusal
+    return rec
 
 
 async def handle(request: Request, fmt: ClientFormat) -> HTTPResponse | None:
@@ -68,6 +71,8 @@ async def handle(request: Request, fmt: ClientFormat) -> HTTPResponse | None:
         model = body.get("model")
         rec.model = model if isinstance(model, str) else None
         rec.stream = body.get("stream") is True
+        if rec.refusal:
+            raise rec.refusal  # 400 in the client's shape, recorded like any refused request
         check_request(fmt, body)
         route = resolve(cfg, body["model"], request.headers.get("x-ekai-provider"))
         return await _forward(request, cfg, route, body, fmt, rec)

@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway import db
+from gateway.errors import GatewayError
+from gateway.identity import Who
 from gateway.pricing import Price, Tokens, cost_pico, pico_to_usd, usd_to_pico
 
 log = logging.getLogger("ekai.usage")
@@ -181,6 +183,18 @@ class UsageRecord:
     error: str | None = None
     attempts: list[str] = field(default_factory=list)
     api_key_name: str | None = None
+    session_id: str | None = None  # who asked (gateway.identity)
+    client: str | None = None
+    client_version: str | None = None
+    agent: str | None = None
+    tags: str | None = None  # a JSON object as text
+    refusal: GatewayError | None = None  # a bad x-ekai-* header: answered 400, still recorded
+
+    def identify(self, who: Who) -> None:
+        """Take who asked (gateway.identity) into the row."""
+        self.client, self.client_version = who.client, who.client_version
+        self.session_id, self.agent, self.tags = who.session_id, who.agent, who.tags
+        self.refusal = who.problem
 
     def mark_first_byte(self) -> None:
         if self.ttft_ms is None:
@@ -230,13 +244,15 @@ class UsageRecord:
             ",".join(self.attempts) or None,
             self.api_key_name,
             t.cache_write_1h,
+            self.session_id,
+            self.client,
+            self.client_version,
+            self.agent,
+            self.tags,
         )
 
 
-_INSERT = (
-    f"INSERT OR IGNORE INTO usage ({', '.join(db.USAGE_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in db.USAGE_COLUMNS)})"
-)
+_INSERT = db.insert_sql(or_ignore=True)
 _STOP = object()
 
 
