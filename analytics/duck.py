@@ -131,7 +131,9 @@ def sql_string(value: str) -> str:
 
 def new_connection(environ: Mapping[str, str] = os.environ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection that never downloads anything and works in UTC."""
-    config: dict[str, str | bool] = {"autoinstall_known_extensions": False}
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "autoinstall_known_extensions": False
+    }
     ext_dir = extension_directory(environ)
     if ext_dir is not None:
         config["extension_directory"] = str(ext_dir)
