@@ -49,15 +49,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 @app.cell(hide_code=True)
 def _():
-    mo.md(
-        """
-        # Explore ekai usage with SQL
+    mo.md(r"""
+    # Explore ekai usage with SQL
 
-        Each cell below is DuckDB SQL over `usage` (one row per request through the gateway).
-        Edit them, or add your own with the **SQL** button. The chart at the bottom draws any
-        of the results.
-        """
-    )
+    Each cell below is DuckDB SQL over `usage` (one row per request through the gateway).
+    Edit them, or add your own with the **SQL** button. The chart at the bottom draws any
+    of the results.
+    """)
     return
 
 
@@ -76,7 +74,9 @@ def _():
 
 @app.cell(hide_code=True)
 def _():
-    mo.md("""## Cost per session""")
+    mo.md(r"""
+    ## Cost per session
+    """)
     return
 
 
@@ -106,7 +106,9 @@ def _(con):
 
 @app.cell(hide_code=True)
 def _():
-    mo.md("""## Cache hit rate per model""")
+    mo.md(r"""
+    ## Cache hit rate per model
+    """)
     return
 
 
@@ -132,7 +134,9 @@ def _(con):
 
 @app.cell(hide_code=True)
 def _():
-    mo.md("""## The 20 slowest requests""")
+    mo.md(r"""
+    ## The 20 slowest requests
+    """)
     return
 
 
@@ -154,7 +158,9 @@ def _(con):
 
 @app.cell(hide_code=True)
 def _():
-    mo.md("""## Your query""")
+    mo.md(r"""
+    ## Your query
+    """)
     return
 
 

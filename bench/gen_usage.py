@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -76,7 +77,7 @@ FAILURES = (
 MEAN_SESSION = 100  # requests per session, on average (exponential: tens to hundreds)
 
 
-def _values(rows: list[tuple[object, ...]]) -> str:
+def _values(rows: Sequence[Sequence[object]]) -> str:
     def lit(v: object) -> str:
         if v is None:
             return "NULL"
