@@ -460,7 +460,8 @@ class Snapshot:
             return 0
         select = snapshot_select(_present_columns(con))
         if top - last_id > FULL_SCAN_SHARE * top:
-            source = f"{ATTACHED}.usage WHERE id > {last_id}"  # the scanner: parallel, whole file
+            # the scanner: parallel, reads the whole file (filters are applied after reading)
+            source = f"{ATTACHED}.usage WHERE id > {last_id} AND id <= {top}"
         else:  # inside SQLite, by primary key: only the new rows are read
             inner = f"SELECT * FROM usage WHERE id > {last_id} AND id <= {top}"
             source = f"sqlite_query({sql_string(ATTACHED)}, {sql_string(inner)})"

@@ -1,7 +1,7 @@
 """The dashboard's figures, one pure function each.
 
 Every function takes a DuckDB connection in which `usage` is the usage table (either the live
-view of `analytics.duck.connect` or the in-memory copy of `analytics.duck.snapshot`) and a
+view of `analytics.duck.connect` or the copy of `analytics.duck.Snapshot`) and a
 `Filters` value, and returns a Polars frame or a small dataclass. Each one is a single SQL query
 that aggregates every row in range inside DuckDB; nothing is fetched into Python and then
 summarised, and nothing is computed over a capped sample. Only the `limit` of the row listings
@@ -559,17 +559,28 @@ def top_sessions(con: duckdb.DuckDBPyConnection, f: Filters, *, limit: int = 20)
     clause, params = where(f)
     clause = _and(clause, "session_id IS NOT NULL")
     params["limit"] = max(int(limit), 0)
+    # Two steps: rank every session by spend with cheap sums, then compute the costly figures
+    # (modes, distinct lists) over the rows of the `limit` winners only.
     return _frame(
         con,
         f"""
+        WITH top AS (
+            SELECT session_id,
+                   coalesce(sum(cost_usd), 0)::DOUBLE AS spend_usd,
+                   count(*)::BIGINT AS requests
+            FROM usage {clause}
+            GROUP BY session_id
+            ORDER BY spend_usd DESC, requests DESC, session_id
+            LIMIT $limit
+        )
         SELECT session_id,
                mode({SPLITS["client"]}) AS client,
                mode({SPLITS["key"]}) AS key,
                string_agg(DISTINCT {SPLITS["model"]}, ', ' ORDER BY {SPLITS["model"]}) AS models,
                count(DISTINCT agent)::BIGINT AS agents,
-               count(*)::BIGINT AS requests,
+               any_value(top.requests) AS requests,
                count(*) FILTER (WHERE {FAILED})::BIGINT AS failed,
-               coalesce(sum(cost_usd), 0)::DOUBLE AS spend_usd,
+               any_value(top.spend_usd) AS spend_usd,
                count(*) FILTER (WHERE cost_usd IS NULL)::BIGINT AS unpriced,
                sum(input_tokens + cache_read_tokens + cache_write_tokens)::BIGINT
                    AS prompt_tokens,
@@ -579,10 +590,9 @@ def top_sessions(con: duckdb.DuckDBPyConnection, f: Filters, *, limit: int = 20)
                min({TS}) AS first,
                max({TS}) AS last,
                (epoch_ms(max({TS})) - epoch_ms(min({TS}))) / 1000.0 AS duration_s
-        FROM usage {clause}
+        FROM usage JOIN top USING (session_id) {clause}
         GROUP BY session_id
         ORDER BY spend_usd DESC, requests DESC, session_id
-        LIMIT $limit
         """,
         params,
     )
