@@ -145,7 +145,7 @@ def chart(spec: alt.TopLevelMixin) -> object:
 @app.function
 def cell_format(column: str, dtype: pl.DataType) -> Callable[[Any], str] | None:
     """How `grid` shows a column, from its name and type (None: marimo's default)."""
-    if column in ("error_rate", "share"):
+    if column in ("error_rate", "share", "cache_hit_rate"):
         return lambda v: "" if v is None else f"{v:.2%}"
     if column == "cost_usd":
         return lambda v: "" if v is None else f"{v:.6f}"
@@ -624,11 +624,20 @@ def _(con, session_table, top_sessions):
         )
         .with_columns(pl.col("kind").replace_strict(_kinds))
     )
+    _step = next(
+        (n for n in (1, 2, 5, 10, 20, 50, 100, 200, 500) if timeline.height / n <= 12), 1000
+    )
     _tokens = (
         alt.Chart(_long)
         .mark_bar()
         .encode(
-            x=alt.X("turn:Q", title="request # in the session"),
+            # one band per request, so hundreds of bars never overlap; about a dozen labels
+            x=alt.X(
+                "turn:O",
+                title="request # in the session",
+                axis=alt.Axis(labelExpr=f"datum.value % {_step} == 0 ? datum.value : ''",
+                              labelAngle=0, ticks=False),
+            ),
             y=alt.Y("tokens:Q", title="tokens", stack=True),
             color=alt.Color("kind:N", title="tokens", sort=list(_kinds.values())),
             tooltip=["turn:Q", "who:N", "kind:N", alt.Tooltip("tokens:Q", format=",")],

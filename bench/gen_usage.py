@@ -144,8 +144,10 @@ priced AS (
     SELECT req.*, m.*,
            (start_ms + k * gap_ms * (0.5 + r(rk, 13))) AS ms,
            r(rk, 14) < 0.02 AS failed,
-           least(190000, 6000 + k * (400 + r(s, 15) * 2000)
-                 + floor(r(rk, 16) * 3000))::BIGINT AS prompt,
+           CASE WHEN agent IS NULL  -- the main thread's context grows turn by turn
+                THEN least(190000, 6000 + k * (400 + r(s, 15) * 2000))
+                ELSE 3000 + floor(r(rk, 15) * 25000)  -- a sub-agent starts its own, small one
+           END + floor(r(rk, 16) * 3000)::BIGINT AS prompt,
            CASE WHEN r(rk, 17) < 0.04 THEN 'miss'
                 WHEN k = 0 OR (agent IS NOT NULL AND r(rk, 18) < 0.5) THEN 'write'
                 ELSE 'read' END AS cache,

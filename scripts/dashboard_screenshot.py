@@ -92,6 +92,16 @@ class DevTools:
         result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
         return result.get("result", {}).get("value")
 
+    def screenshot_part(self, path: Path, width: int, top: int, height: int) -> None:
+        """The page from `top` down, `height` pixels (after `screenshot` of the whole page)."""
+        shot = self.call(
+            "Page.captureScreenshot",
+            format="png",
+            captureBeyondViewport=True,
+            clip={"x": 0, "y": top, "width": width, "height": height, "scale": 1},
+        )
+        path.write_bytes(base64.b64decode(shot["data"]))
+
     def screenshot(self, path: Path, width: int, height: int) -> None:
         self.call(
             "Emulation.setDeviceMetricsOverride",
@@ -208,7 +218,13 @@ def capture(
     full_height = int(tools.evaluate(APP_HEIGHT) or size[1])
     full = out.with_name(out.stem + "-full.png")
     tools.screenshot(full, size[0], max(size[1], full_height + 40))
-    print(f"screenshots: {out} and {full} (page height {full_height} px)")
+    parts = []
+    for i, top in enumerate(range(size[1], full_height, size[1] // 2)):
+        part = out.with_name(f"{out.stem}-part{i + 2}.png")  # part 1 is `out` itself
+        tools.screenshot_part(part, size[0], top, min(size[1] // 2, full_height - top))
+        parts.append(part.name)
+    print(f"screenshots: {out} and {full} (page height {full_height} px); below the first "
+          f"screen, in halves: {', '.join(parts)}")  # fmt: skip
     return [marker for marker in ERROR_MARKERS if marker in text]
 
 
