@@ -2,7 +2,8 @@
 costs a gateway writing at full speed meanwhile.
 
     python bench/dashboard_render.py [--rows 1000000] [--db PATH] [--keep DIR] [--repeat 3]
-                                     [--skip-app] [--skip-export] [--gateway [--rounds 3]]
+                                     [--skip-cold] [--skip-app] [--skip-export]
+                                     [--gateway [--rounds 3] [--seconds 20] [--tick 10]]
 
 Without `--db`, writes `--rows` rows with bench/gen_usage.py (sessions of coding agents and
 SDK scripts, keys, cache mix, ~2% failures) into a usage database with the gateway's schema,
@@ -144,7 +145,7 @@ def figures(con: duckdb.DuckDBPyConnection, f: q.Filters, prices: q.Prices) -> d
         )),
         ("latest_requests", lambda: q.latest_requests(con, f, limit=100)),
     ]  # fmt: skip
-    timings = {}
+    timings: dict[str, float] = {}
     for name, step in steps:
         with timed(timings, name):
             step()
@@ -358,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", type=Path, help="measure this database instead of generated rows")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="write the database here and keep it")
+    parser.add_argument("--skip-cold", action="store_true", help="skip 1a; keep the cache")
     parser.add_argument("--skip-app", action="store_true", help="skip app.run() (phase 3)")
     parser.add_argument("--skip-export", action="store_true", help="skip marimo export (4)")
     parser.add_argument("--gateway", action="store_true", help="phase 5: a gateway writing")
@@ -386,9 +388,10 @@ def main(argv: list[str] | None = None) -> int:
         rows = count_rows(db)
         print(f"database: {db} ({db.stat().st_size / 1e6:.0f} MB, {rows:,} rows)")
 
-        show("1a. first render, data work, cold (no cache)", first_render(db, prices, None))
-        shutil.rmtree(cache, ignore_errors=True)
-        first_render(db, prices, cache)  # fills the cache
+        if not args.skip_cold:
+            show("1a. first render, data work, cold (no cache)", first_render(db, prices, None))
+            shutil.rmtree(cache, ignore_errors=True)
+        first_render(db, prices, cache)  # fills the cache (or catches it up)
         size = sum(p.stat().st_size for p in cache.glob("*.duckdb"))
         show(f"1b. first render, warm (cache kept: {size / 1e6:.0f} MB on disk)",
              first_render(db, prices, cache))  # fmt: skip
