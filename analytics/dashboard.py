@@ -75,6 +75,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--period", choices=sorted(set(PERIODS.values())), default="30d")
     parser.add_argument("--cache", type=Path, help="where the snapshot is kept between runs")
     parser.add_argument("--no-cache", action="store_true", help="a temporary snapshot instead")
+    parser.add_argument(
+        "--nice", type=int, default=10, help="CPU priority, 0-19 (default 10: below the gateway)"
+    )
     args, _unknown = parser.parse_known_args(argv)
     return args
 
@@ -183,6 +186,7 @@ def _():
     db_path = duck.resolve_database(args.db, config_path)
     price_book = load_prices(price_files(config_path))
     cache_dir = None if args.no_cache else (args.cache or duck.cache_directory())
+    duck.lower_priority(args.nice)
     return args, cache_dir, config_path, db_path, price_book
 
 
