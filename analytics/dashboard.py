@@ -186,7 +186,7 @@ def _():
     db_path = duck.resolve_database(args.db, config_path)
     price_book = load_prices(price_files(config_path))
     cache_dir = None if args.no_cache else (args.cache or duck.cache_directory())
-    duck.lower_priority(args.nice)
+    _niceness = duck.lower_priority(args.nice)  # (assigned: a bare expression would display)
     return args, cache_dir, config_path, db_path, price_book
 
 
