@@ -88,7 +88,8 @@ def test_export_missing_database(tmp_path: Path) -> None:
 
 
 def run_app(monkeypatch: pytest.MonkeyPatch, *args: str) -> dict:
-    monkeypatch.setattr(sys, "argv", ["dashboard.py", *args])
+    # --nice 0: the dashboard lowers its process's CPU priority, which here is pytest's own
+    monkeypatch.setattr(sys, "argv", ["dashboard.py", *args, "--nice", "0"])
     _outputs, defs = app.run()
     return dict(defs)
 
