@@ -107,14 +107,17 @@ class AddColumn:
 
 @dataclass(frozen=True, slots=True)
 class CreateIndex:
-    """`CREATE INDEX IF NOT EXISTS name ON table (columns)`."""
+    """`CREATE INDEX IF NOT EXISTS name ON table (columns) [WHERE where]` (a partial index, in
+    SQLite and PostgreSQL alike, when `where` is set)."""
 
     name: str
     table: str
     columns: tuple[str, ...]
+    where: str | None = None
 
     def sql(self) -> str:
-        return f"CREATE INDEX IF NOT EXISTS {self.name} ON {self.table} ({', '.join(self.columns)})"
+        sql = f"CREATE INDEX IF NOT EXISTS {self.name} ON {self.table} ({', '.join(self.columns)})"
+        return f"{sql} WHERE {self.where}" if self.where else sql
 
 
 Step = AddColumn | CreateIndex
@@ -137,10 +140,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             AddColumn("usage", "client_version", "TEXT"),
             AddColumn("usage", "agent", "TEXT"),
             AddColumn("usage", "tags", "TEXT"),  # a JSON object as text: {"team":"infra"}
-            # A session's rows, in time order: `?session=ID`, by_session, the dashboard timeline.
-            CreateIndex("usage_session_ts", "usage", ("session_id", "ts")),
-            # One key's rows in a time window: `?key=NAME`, by_key, per-key budgets by day/month.
-            CreateIndex("usage_key_ts", "usage", ("api_key_name", "ts")),
+            # A session's rows, in time order: `?session=ID`, the dashboard's session timeline.
+            # One key's rows in a time window: `?key=NAME`, per-key budgets by day and month.
+            # Partial: rows without a session (key) cost no index write, and `col = ?` implies
+            # `col IS NOT NULL`, so both planners still use them for those lookups.
+            CreateIndex("usage_session_ts", "usage", ("session_id", "ts"), "session_id IS NOT NULL"),
+            CreateIndex("usage_key_ts", "usage", ("api_key_name", "ts"), "api_key_name IS NOT NULL"),
             # No index on client / agent / tags: a handful of values over millions of rows, so a
             # filter on them reads most of the table anyway; every index costs each INSERT.
         ),
@@ -162,14 +167,37 @@ def connect(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
+# How long a starting process waits for another one's migration: building an index over an
+# old table takes a while (about 1.5 s per million rows here), far beyond the usual 5 s wait.
+MIGRATION_LOCK_WAIT_MS = 600_000
+
+
 def migrate(conn: sqlite3.Connection) -> list[int]:
     """Bring the usage table of `conn` (autocommit mode) to `SCHEMA_VERSION`; returns the
     versions applied (empty when it already was). One IMMEDIATE transaction: concurrent starters
-    are serialised by SQLite's write lock (busy_timeout), and the loser sees the new version."""
+    are serialised by SQLite's write lock (waiting up to MIGRATION_LOCK_WAIT_MS), and the loser
+    sees the new version."""
     for i, m in enumerate(MIGRATIONS):
         assert m.version == i + 2, "MIGRATIONS are numbered 2, 3, ... in order"
-    if conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+    found = conn.execute("PRAGMA user_version").fetchone()[0]
+    if found > SCHEMA_VERSION:
+        log.warning(
+            "usage database is at schema version %d, newer than this release's %d; writing the "
+            "columns this release knows",
+            found,
+            SCHEMA_VERSION,
+        )
+    if found >= SCHEMA_VERSION:
         return []  # up to date: no write lock taken (other workers may be writing rows)
+    wait_ms = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    conn.execute(f"PRAGMA busy_timeout={MIGRATION_LOCK_WAIT_MS}")
+    try:
+        return _migrate_locked(conn)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={wait_ms}")
+
+
+def _migrate_locked(conn: sqlite3.Connection) -> list[int]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         start = version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -179,6 +207,8 @@ def migrate(conn: sqlite3.Connection) -> list[int]:
                 if statement.strip():
                     conn.execute(statement)
             version = 1
+        if version < SCHEMA_VERSION:
+            log.info("usage database: migrating from schema version %d to %d", version, SCHEMA_VERSION)
         for m in MIGRATIONS:
             if m.version <= version:
                 continue
@@ -199,11 +229,6 @@ def migrate(conn: sqlite3.Connection) -> list[int]:
         raise
     if applied:
         log.info("usage database migrated to schema version %d (ran %s)", version, applied)
-    if version > SCHEMA_VERSION:
-        log.warning(
-            "usage database is at schema version %d, newer than this release's %d; writing the "
-            "columns this release knows", version, SCHEMA_VERSION,
-        )
     return applied
 
 

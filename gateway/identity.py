@@ -11,6 +11,8 @@ client, client_version (from User-Agent; memoised, clients repeat theirs on ever
     OpenAI/JS 6.1.0                               -> openai-node      6.1.0
     Anthropic/JS 0.71.0                           -> anthropic-node   0.71.0
     curl/8.5.0                                    -> curl             8.5.0
+    Other SDKs of the same make (`<Class>/Python <version>`, `<Class>/JS <version>`) follow the
+    pattern: Groq/JS 0.9.0 -> groq-node 0.9.0, AsyncCerebras/Python 1.0 -> cerebras-python 1.0.
     anything else: its first product token `name/version`, the name lower-cased
     (python-httpx/0.28.1 -> python-httpx 0.28.1; Mozilla/5.0 ... -> mozilla 5.0; a token without
     `/` gives the name and no version). No User-Agent (or an empty one): NULL, NULL.
@@ -40,9 +42,10 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
+from multidict import istr
 
 from gateway.errors import ClientError
 
@@ -50,6 +53,17 @@ MAX_SESSION = 256
 MAX_AGENT = 256
 MAX_TAGS = 1024
 MAX_TURN_METADATA = 8192
+
+# Header names as istr: Sanic's headers are a case-insensitive multidict, whose lookups skip
+# lower-casing the key when it is already an istr (about 90 ns instead of 170-210 ns each).
+_UA = istr("user-agent")
+_EKAI_SESSION = istr("x-ekai-session")
+_EKAI_TAGS = istr("x-ekai-tags")
+_CC_SESSION = istr("x-claude-code-session-id")
+_CC_AGENT = istr("x-claude-code-agent-id")
+_CODEX_SESSION = istr("session-id")
+_CODEX_SESSION_ALT = istr("session_id")
+_CODEX_TURN = istr("x-codex-turn-metadata")
 
 # Product token (lower-cased) -> client name. SDK user agents are `<Class>/<Lang> <version>`.
 _PRODUCTS: dict[str, str] = {
@@ -79,8 +93,7 @@ _TAG_KEY = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
 _BAD_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
-@dataclass(frozen=True, slots=True)
-class Who:
+class Who(NamedTuple):  # a NamedTuple: a frozen dataclass costs ~0.6 us more to build
     client: str | None = None
     client_version: str | None = None
     session_id: str | None = None
@@ -99,9 +112,10 @@ def parse_user_agent(ua: str | None) -> tuple[str | None, str | None]:
         return None, None
     product, version = m.group(1), m.group(2) or None
     name = product.lower()
-    if version is not None and version.lower() in _SDK_LANGS and name in _SDK_FAMILIES:
+    if version is not None and version.lower() in _SDK_LANGS:  # a Stainless SDK: Class/Lang version
+        family = _SDK_FAMILIES.get(name) or _NAME_UNSAFE.sub("", name.removeprefix("async"))[:48]
         rest = ua[m.end() :].split(None, 1)
-        return f"{_SDK_FAMILIES[name]}-{_SDK_LANGS[version.lower()]}", _version(rest[0] if rest else None)
+        return f"{family}-{_SDK_LANGS[version.lower()]}", _version(rest[0] if rest else None)
     client = _PRODUCTS.get(name)
     if client is None and name.startswith("codex_"):
         client = "codex"
@@ -117,6 +131,7 @@ def _version(text: str | None) -> str | None:
     return text or None
 
 
+@functools.lru_cache(maxsize=256)  # clients repeat their tags; errors are not cached
 def parse_tags(value: str) -> str:
     """`k=v,k2=v2` -> the JSON object text (sorted keys). Raises ClientError when malformed."""
     if len(value) > MAX_TAGS:
@@ -132,8 +147,7 @@ def parse_tags(value: str) -> str:
         if not sep or not _TAG_KEY.fullmatch(key):
             raise _bad(
                 "x-ekai-tags",
-                f"has {item.strip()[:40]!r}: each tag is key=value, the key 1-64 letters, digits "
-                "or _ . : -",
+                f"has {item.strip()[:40]!r}: each tag is key=value, the key 1-64 letters, digits or _ . : -",
             )
         if key in tags:
             raise _bad("x-ekai-tags", f"repeats the key {key!r}")
@@ -180,11 +194,11 @@ def _codex_agent(metadata: str | None) -> str | None:
 def identify(headers: Mapping[str, str]) -> Who:
     """Everything `Who` holds, from one request's headers (a few dictionary lookups when the
     client sends none of them; the User-Agent parse is cached)."""
-    client, client_version = parse_user_agent(headers.get("user-agent"))
+    client, client_version = parse_user_agent(headers.get(_UA))
     problem: ClientError | None = None
     session: str | None = None
     tags: str | None = None
-    raw = headers.get("x-ekai-session")
+    raw = headers.get(_EKAI_SESSION)
     if raw:
         try:
             session = _session(raw) or None
@@ -192,18 +206,14 @@ def identify(headers: Mapping[str, str]) -> Who:
             problem = exc
     if session is None and problem is None:
         session = _lenient(
-            headers.get("x-claude-code-session-id")
-            or headers.get("session-id")
-            or headers.get("session_id"),
+            headers.get(_CC_SESSION) or headers.get(_CODEX_SESSION) or headers.get(_CODEX_SESSION_ALT),
             MAX_SESSION,
         )
-    raw = headers.get("x-ekai-tags")
+    raw = headers.get(_EKAI_TAGS)
     if raw and problem is None:
         try:
             tags = parse_tags(raw)
         except ClientError as exc:
             problem = exc
-    agent = _codex_agent(headers.get("x-codex-turn-metadata")) or _lenient(
-        headers.get("x-claude-code-agent-id"), MAX_AGENT
-    )
+    agent = _codex_agent(headers.get(_CODEX_TURN)) or _lenient(headers.get(_CC_AGENT), MAX_AGENT)
     return Who(client, client_version, session, agent, tags, problem)

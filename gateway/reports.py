@@ -13,7 +13,7 @@ Query parameters (`UsageQuery.parse`; anything wrong is a 400 in OpenAI's error 
     format                json (default) or csv
 Every by_* list has a group for NULL (requests without a session, key or known client), so each
 list's sums equal `totals` exactly. `by_session` entries add first_seen / last_seen (ts of the
-first and last request), `models` and `clients` (sorted distinct names); lists are ordered by
+first and last request), `models`, `clients` and `agents` (sorted distinct names); lists are ordered by
 cost, then requests, descending.
 """
 
@@ -135,7 +135,7 @@ def _one(args: Mapping[str, Sequence[str]], name: str) -> str | None:
 def _shape(row: sqlite3.Row) -> dict[str, Any]:
     out = {k: row[k] for k in row.keys() if k != "cost_pico"}  # noqa: SIM118 (sqlite3.Row)
     out["cost_usd"] = pico_to_usd(row["cost_pico"] or 0)
-    for name in ("models", "clients"):
+    for name in ("models", "clients", "agents"):
         if name in out:  # json_group_array(DISTINCT ...) -> a sorted list without NULL
             out[name] = sorted(v for v in orjson.loads(out[name]) if v is not None)
     return out
@@ -144,6 +144,7 @@ def _shape(row: sqlite3.Row) -> dict[str, Any]:
 _SESSION_EXTRA = (
     "min(ts) AS first_seen, max(ts) AS last_seen, "
     "json_group_array(DISTINCT model) AS models, json_group_array(DISTINCT client) AS clients, "
+    "json_group_array(DISTINCT agent) AS agents, "
 )
 
 

@@ -26,6 +26,8 @@ from gateway.identity import MAX_SESSION, MAX_TAGS, identify, parse_tags, parse_
         ("OpenAI/JS 6.1.0", "openai-node", "6.1.0"),
         ("Anthropic/JS 0.128.0", "anthropic-node", "0.128.0"),
         ("curl/8.5.0", "curl", "8.5.0"),
+        ("Groq/JS 0.9.0", "groq-node", "0.9.0"),
+        ("AsyncCerebras/Python 1.0.1", "cerebras-python", "1.0.1"),
         ("python-httpx/0.28.1", "python-httpx", "0.28.1"),
         ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36", "mozilla", "5.0"),
         ("MyTool", "mytool", None),
@@ -59,7 +61,6 @@ def test_installed_sdks_user_agents():
     ]:
         ua = cls(api_key="k").user_agent
         assert parse_user_agent(ua) == (name, sdk.__version__), ua
-
 
 
 def test_session_precedence():

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -157,9 +159,7 @@ def test_processes_starting_at_once_all_succeed(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_real_gateway_upgrades_an_old_database(
-    tmp_path: Path, fake: FakeUpstream, workers: int
-) -> None:
+def test_real_gateway_upgrades_an_old_database(tmp_path: Path, fake: FakeUpstream, workers: int) -> None:
     write_config(tmp_path, fake)
     old_database(tmp_path / "usage.db")
     before = read(tmp_path / "usage.db", "SELECT * FROM usage ORDER BY id")
@@ -187,3 +187,44 @@ def test_real_gateway_upgrades_an_old_database(
     gw.stop()
     assert read(tmp_path / "usage.db", "SELECT sql FROM sqlite_master ORDER BY name") == schema
     assert read(tmp_path / "usage.db", "SELECT count(*) FROM usage") == [(len(before) + 1,)]
+
+
+def test_session_and_key_lookups_use_the_partial_indexes(tmp_path: Path) -> None:
+    old = old_database(tmp_path / "usage.db")
+    db.connect(old).close()
+    plans = {
+        "usage_session_ts": "SELECT * FROM usage WHERE session_id = ? ORDER BY ts",
+        "usage_key_ts": "SELECT sum(cost_pico_usd) FROM usage WHERE api_key_name = ? AND ts >= ?",
+    }
+    for index, sql in plans.items():
+        plan = " ".join(str(r[3]) for r in read(old, "EXPLAIN QUERY PLAN " + sql, ("x",) * sql.count("?")))
+        assert index in plan, plan
+
+
+def test_a_starter_waits_for_a_long_migration_beyond_the_usual_lock_wait(tmp_path: Path) -> None:
+    """Another process holding the write lock longer than the connection's own busy timeout
+    (as an index build over millions of old rows does) delays a starter; it does not fail it."""
+    old = old_database(tmp_path / "usage.db")
+    holder = sqlite3.connect(old, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    waiter = sqlite3.connect(old, isolation_level=None, timeout=0.05, check_same_thread=False)
+    outcome: list[object] = []
+    thread = threading.Thread(target=lambda: outcome.append(_try(db.migrate, waiter)))
+    thread.start()
+    deadline = time.monotonic() + 1.0  # hold the lock 20 times the waiter's own timeout
+    while time.monotonic() < deadline and thread.is_alive():
+        thread.join(0.05)
+    assert thread.is_alive(), f"gave up while the lock was held: {outcome}"
+    holder.execute("COMMIT")
+    thread.join(30)
+    assert outcome == [[2]]
+    assert waiter.execute("PRAGMA busy_timeout").fetchone()[0] == 50  # its own wait is back
+    waiter.close()
+    holder.close()
+
+
+def _try(fn, *args):
+    try:
+        return fn(*args)
+    except Exception as exc:  # reported through `outcome`
+        return exc

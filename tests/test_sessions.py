@@ -94,7 +94,11 @@ def test_codex_headers(gw: Gateway, fake: FakeUpstream) -> None:
 def test_claude_code_headers_and_our_session_wins(gw: Gateway, fake: FakeUpstream) -> None:
     r = httpx.post(
         gw.url + "/v1/messages",
-        json={"model": "claude-sonnet-4-6", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]},
+        json={
+            "model": "claude-sonnet-4-6",
+            "max_tokens": 10,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
         headers={
             "user-agent": "claude-cli/2.1.332 (external, sdk-cli)",
             "x-claude-code-session-id": "cc-uuid",
@@ -166,3 +170,16 @@ def test_bad_header_is_a_recorded_400_in_the_anthropic_shape(gw, fake, headers, 
     row = gw.row(info.value.response.headers["x-request-id"])
     assert row["status"] == 400 and row["client"] == "anthropic-python"
     assert not fake.seen
+
+
+def test_codex_underscore_session_header_reaches_the_row(gw: Gateway, fake: FakeUpstream) -> None:
+    """Sanic keeps header names with underscores (some proxies drop them: then `session-id`)."""
+    r = httpx.post(
+        gw.url + "/v1/chat/completions",
+        json={"model": "gpt-5", "messages": [{"role": "user", "content": "hi"}]},
+        headers={"user-agent": "codex_cli_rs/0.171.0 (Mac OS 15.1.0; arm64)", "session_id": "codex-underscore"},
+        timeout=10,
+    )
+    row = gw.row(r.headers["x-request-id"])
+    assert (row["client"], row["session_id"]) == ("codex", "codex-underscore")
+    assert_not_forwarded(fake)

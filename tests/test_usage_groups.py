@@ -56,12 +56,14 @@ def gw_rows(fake, tmp_path_factory) -> Gateway:
         oa(LAPTOP, "s-alpha", model="gpt-5")
         oa(LAPTOP, "s-alpha", model="gpt-4o-mini")
         oa(LAPTOP, "s-alpha", model="meta-llama/llama-4-maverick")  # no price: cost NULL
-        an(LAPTOP, "s-alpha", model="claude-sonnet-4-6")
+        an(LAPTOP, "s-alpha", model="claude-sonnet-4-6", extra_headers={"x-claude-code-agent-id": "reviewer"})
         an(CI, "s-beta", model="claude-haiku-4-5")
         an(CI, "s-beta", model="claude-sonnet-4-6", stream=False)
         oa(CI, None, model="grok-4")
         oa(CI, "s-beta", model="no-such-model")  # 404, still a row
-        fake.queue(Reply(status=500, json={"error": {"message": "boom", "type": "server_error"}}, provider="xai"))
+        fake.queue(
+            Reply(status=500, json={"error": {"message": "boom", "type": "server_error"}}, provider="xai")
+        )
         oa(LAPTOP, "s-gamma", model="grok-4")  # 500 after the only provider: a row with an error
         made += 1
         httpx.post(  # curl, tagged
@@ -150,6 +152,7 @@ def test_group_by_all_three_equal_sums_of_the_rows(gw_rows):
     assert alpha["last_seen"] == max(r["ts"] for r in members)
     assert alpha["models"] == sorted({r["model"] for r in members})
     assert alpha["clients"] == ["anthropic-python", "openai-python"]
+    assert alpha["agents"] == ["reviewer"]
 
 
 def test_without_group_by_no_lists_are_added(gw_rows):
@@ -164,7 +167,10 @@ def test_without_group_by_no_lists_are_added(gw_rows):
         ("?session=s-alpha", lambda r: r["session_id"] == "s-alpha"),
         ("?key=ci", lambda r: r["api_key_name"] == "ci"),
         ("?client=curl", lambda r: r["client"] == "curl"),
-        ("?key=laptop&session=s-gamma", lambda r: r["api_key_name"] == "laptop" and r["session_id"] == "s-gamma"),
+        (
+            "?key=laptop&session=s-gamma",
+            lambda r: r["api_key_name"] == "laptop" and r["session_id"] == "s-gamma",
+        ),
         ("?session=nobody", lambda r: False),
     ],
 )
