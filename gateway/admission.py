@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
-import sqlite3
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from gateway.config import Config
@@ -33,6 +34,7 @@ from gateway.limits import Budget, Calendar, Clock, KeyPolicy, usd, whole_second
 from gateway.pricing import pico_to_usd
 from gateway.ratelimit import Refused, Windows, folder_for
 from gateway.spend import TOTAL, SpendBook
+from gateway.storage import READ_ERRORS
 from gateway.usage import UsageRecord, UsageWriter
 
 log = logging.getLogger("ekai.limits")
@@ -40,6 +42,16 @@ log = logging.getLogger("ekai.limits")
 # A budget refusal whose window resets later than this says `x-should-retry: false`: the OpenAI and
 # Anthropic SDKs (and Claude Code) obey it, where they would otherwise sleep until `retry-after`.
 NO_RETRY_AFTER = 60
+
+
+def limits_folder(cfg: Config) -> Path:
+    """Where the rpm/tpm window files live: beside a SQLite file; with PostgreSQL, beside the
+    config file (one folder per database URL), so the windows are shared by the instances of
+    ONE machine and are per machine across machines (README: PostgreSQL)."""
+    if not cfg.database.is_postgres:
+        return folder_for(cfg.database.file)
+    digest = hashlib.sha256(cfg.database.dsn.encode()).hexdigest()[:12]
+    return cfg.path.parent / f".ekai-pg-{digest}.limits"
 
 
 class Forbidden(GatewayError):
@@ -57,7 +69,7 @@ class Admission:
         self.clock = clock or Clock()
         self.writer = writer
         self.spend = SpendBook(cfg.database, self.clock.now, lambda: writer.done)
-        self.windows = Windows(folder_for(cfg.database))
+        self.windows = Windows(limits_folder(cfg))
         self._cal: tuple[int, Calendar] = (-1, Calendar.at(0))
         self._day: tuple[int, str] = (-1, "")  # the UTC day of a row's ts (real time), cached per second
         self._stop = asyncio.Event()
@@ -69,7 +81,7 @@ class Admission:
         if _has_budget(store.config):
             try:
                 await self.spend.reconcile()  # seeded before the first request is admitted
-            except sqlite3.Error as exc:  # the reconcile loop retries
+            except READ_ERRORS as exc:  # the reconcile loop retries
                 log.warning("spend not seeded from the usage table yet: %s", exc)
         self._task = asyncio.get_running_loop().create_task(
             self.spend.run(self._stop, lambda: _has_budget(store.config))

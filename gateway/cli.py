@@ -68,6 +68,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"ekai: providers without a key: {', '.join(missing)}")
     print(f"ekai: usage database: {cfg.database}")
     sys.stdout.flush()
+    from gateway.storage import check
+
+    problem = check(cfg.database)  # a wrong URL or password fails now, in one line (gateway.storage)
+    if problem:
+        print(f"ekai: {problem}", file=sys.stderr)
+        return 1
 
     from sanic import Sanic
     from sanic.worker.loader import AppLoader

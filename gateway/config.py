@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import yaml
 
+from gateway.database import Database
 from gateway.dialects import DEFAULT_DIALECT, DIALECTS, Dialect
 from gateway.limits import Budget, KeyPolicy, parse_budget, parse_key
 from gateway.pricing import Price, PriceEntry, Rates, Tier, price_version
@@ -105,7 +106,7 @@ class Config:
     path: Path
     host: str
     port: int
-    database: Path
+    database: Database  # a SQLite file or a PostgreSQL URL (gateway.database)
     providers: Mapping[str, Provider]  # in tie-break order
     aliases: Mapping[str, str]
     pins: tuple[tuple[str, tuple[str, ...]], ...]
@@ -285,8 +286,11 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     usage = c.mapping(root.get("usage"), ("usage",))
     c.keys(usage, ("usage",), {"database"})
     db_name = c.string(usage.get("database", "usage.db"), ("usage", "database")) or "usage.db"
-    database = Path(db_name).expanduser()
-    database = database if database.is_absolute() else (folder / database).resolve()
+    try:
+        database = Database.parse(db_name, folder)
+    except ValueError as exc:
+        c.fail(("usage", "database"), f"not a usable database: {exc}")
+        database = Database.sqlite(folder / "usage.db")
 
     providers = _providers(c, root.get("providers"), env)
 

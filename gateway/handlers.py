@@ -130,11 +130,7 @@ async def health(request: Request) -> HTTPResponse:
             "status": "ok",
             "providers": providers,
             "config": store.status(),
-            "usage": {
-                "database": str(cfg.database),
-                "rows_written": writer.written,
-                "rows_failed": writer.failed,
-            },
+            "usage": writer.status(),  # database (no password), rows written/failed/dropped, backlog
             "limits": request.app.ctx.admission.status(cfg),
         },
         200,

@@ -13,6 +13,7 @@ import pytest
 
 from gateway import db
 from gateway.config import load_config
+from gateway.database import Database
 from gateway.limits import Calendar, Clock, KeyPolicy
 from gateway.ratelimit import KeyWindow, Refused
 from gateway.spend import TOTAL, SpendBook
@@ -183,7 +184,7 @@ def test_spend_is_seeded_from_the_month_then_reconciled_by_id(tmp_path: Path):
     _row(conn, "e", "2026-12-06T11:00:00.000Z", "ci", None)
     now = datetime(2026, 12, 6, 12, tzinfo=UTC).timestamp()
     done = [0]
-    book = SpendBook(tmp_path / "u.db", lambda: now, lambda: done[0])
+    book = SpendBook(Database.sqlite(tmp_path / "u.db"), lambda: now, lambda: done[0])
     asyncio.run(book.reconcile())
     assert book.spent_day("2026-12-06", "ci") == 20 and book.spent_month("2026-12", "ci") == 120
     assert book.spent_day("2026-12-06", TOTAL) == 23 and book.spent_month("2026-12", None) == 3
