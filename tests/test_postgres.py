@@ -1,0 +1,195 @@
+"""The usage table on PostgreSQL: two gateway instances on one database, against the real server.
+
+Set EKAI_TEST_POSTGRES_URL (an admin URL: each test creates and drops its own database), e.g.
+`EKAI_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test`; without it these tests skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway import db
+from gateway.database import Database
+from tests.conftest import KEYS, write_config
+from tests.gateway_proc import ROOT, Gateway
+from tests.pg import pg_url, query  # noqa: F401 (fixture)
+
+# Expected costs (tests/conftest.py prices x tests/fakes/upstream.py default usage), by hand:
+# gpt-4o-mini: 1500 uncached x 0.15 + 5000 cached x 0.075 + 250 out x 0.6 = 750 micro-USD
+MINI_PICO = 750_000_000
+# claude-sonnet-4-6: 1200 x 3 + 300 cache write x 3.75 + 5000 cache read x 0.3 + 250 x 15 = 9975 micro-USD
+SONNET_PICO = 9_975_000_000
+
+
+def pg_config(folder: Path, fake, url: str, extra: str = "") -> Path:
+    path = write_config(folder, fake, extra=extra)
+    path.write_text(path.read_text().replace("usage: {database: usage.db}", f'usage: {{database: "{url}"}}'))
+    return path
+
+
+def instances(tmp_path: Path, fake, url: str, n: int = 2, extra: str = "", env: dict[str, str] | None = None):
+    """n gateways (own folders, the same ekai.yaml text), started at the same moment."""
+    gws = []
+    for i in range(n):
+        folder = tmp_path / f"gw{i}"
+        folder.mkdir()
+        pg_config(folder, fake, url, extra)
+        gws.append(Gateway(folder, env={**KEYS, **(env or {})}))
+    errors: list[BaseException] = []
+
+    def start(g: Gateway) -> None:
+        try:
+            g.start(timeout=60)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(g,)) for g in gws]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        for g in gws:
+            g.stop()
+        raise errors[0]
+    return gws
+
+
+def wait_rows(url: str, n: int, timeout: float = 30.0) -> int:
+    deadline = time.monotonic() + timeout
+    while True:
+        count = query(url, "SELECT count(*) AS n FROM usage")[0]["n"]
+        if count >= n or time.monotonic() > deadline:
+            return count
+        time.sleep(0.05)
+
+
+def test_concurrent_migrations_run_once(pg_url):
+    """Eight connections migrate a fresh database at once: one creates it, the rest find it done."""
+    import psycopg
+
+    results: list[list[int]] = []
+    barrier = threading.Barrier(8)
+
+    def run() -> None:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            barrier.wait()
+            results.append(db.migrate_pg(conn))
+
+    threads = [threading.Thread(target=run) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(map(len, results)) == [0] * 7 + [len(db.MIGRATIONS)]
+    assert query(pg_url, "SELECT version FROM ekai_schema_version") == [{"version": db.SCHEMA_VERSION}]
+    columns = query(
+        pg_url,
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'usage' ORDER BY ordinal_position",
+    )
+    assert [c["column_name"] for c in columns] == ["id", *db.USAGE_COLUMNS]
+
+
+def test_a_wrong_url_fails_fast_in_one_line_without_the_password(tmp_path, fake, pg_url):
+    bad = pg_url.replace("postgresql://postgres@", "postgresql://postgres:s3cret-pw@") + "_nope"
+    pg_config(tmp_path, fake, bad)
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve", "--config", str(tmp_path / "ekai.yaml"), "--port", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 1
+    err = done.stderr.strip().splitlines()
+    assert len(err) == 1 and "cannot connect to postgresql://postgres:***@" in err[0], done.stderr
+    assert "does not exist" in err[0]
+    assert "s3cret-pw" not in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+async def _traffic(urls: list[str], n: int, fake) -> dict[str, list[str]]:
+    """n requests spread over `urls`: non-stream chat, Messages streams, upstream 400s and clients
+    leaving mid-stream. Returns request ids by kind."""
+    from tests.fakes.upstream import Reply, openai_stream
+
+    kinds: dict[str, list[str]] = {"chat": [], "stream": [], "fail": [], "left": []}
+    plan = [("chat", "stream", "fail", "left")[i % 4] for i in range(n)]
+    fails = plan.count("fail")
+    lefts = plan.count("left")
+    fake.queue(*[Reply(status=400, json={"error": {"message": "bad", "type": "invalid_request_error"}}, provider="xai") for _ in range(fails)])
+    fake.queue(*[Reply(events=openai_stream("grok-4", ["a"] * 50, None, include_usage=True), chunk_delay=0.02, provider="openrouter") for _ in range(lefts)])
+    sem = asyncio.Semaphore(16)
+    async with httpx.AsyncClient(timeout=60) as client:
+
+        async def one(i: int, kind: str) -> None:
+            base = urls[i % len(urls)]
+            async with sem:
+                if kind == "chat":
+                    r = await client.post(base + "/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+                    assert r.status_code == 200, r.text
+                    kinds[kind].append(r.headers["x-request-id"])
+                elif kind == "stream":
+                    r = await client.post(base + "/v1/messages", json={"model": "claude-sonnet-4-6", "max_tokens": 10, "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+                    assert r.status_code == 200 and "message_stop" in r.text
+                    kinds[kind].append(r.headers["x-request-id"])
+                elif kind == "fail":
+                    r = await client.post(base + "/v1/chat/completions", json={"model": "grok-4", "messages": [{"role": "user", "content": "hi"}]})
+                    assert r.status_code == 400, r.text
+                    kinds[kind].append(r.headers["x-request-id"])
+                else:  # the client leaves after the first bytes of a stream
+                    body = {"model": "moonshotai/kimi-k2", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+                    async with client.stream("POST", base + "/v1/chat/completions", json=body) as r:
+                        kinds[kind].append(r.headers["x-request-id"])
+                        async for _ in r.aiter_bytes():
+                            break
+
+        await asyncio.gather(*(one(i, k) for i, k in enumerate(plan)))
+    return kinds
+
+
+def _usage(url: str) -> dict:
+    r = httpx.get(url + "/usage", params={"group_by": "key,client,session"}, timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_two_instances_write_one_table_and_report_the_same_totals(tmp_path, fake, pg_url):
+    n = 240  # the 2,000-request run is bench/pg_soak.py (wall time on a shared 2-core machine)
+    a, b = instances(tmp_path, fake, pg_url)
+    try:
+        kinds = asyncio.run(_traffic([a.url, b.url], n, fake))
+        assert wait_rows(pg_url, n) == n
+        rows = query(pg_url, "SELECT * FROM usage")
+        by_id = {r["request_id"]: r for r in rows}
+        assert len(by_id) == n == sum(map(len, kinds.values()))  # exactly one row per request
+        for rid in kinds["chat"]:
+            assert by_id[rid]["status"] == 200 and by_id[rid]["cost_pico_usd"] == MINI_PICO
+        for rid in kinds["stream"]:
+            assert by_id[rid]["status"] == 200 and by_id[rid]["cost_pico_usd"] == SONNET_PICO
+            assert by_id[rid]["stream"] == 1
+        for rid in kinds["fail"]:
+            assert by_id[rid]["status"] == 400 and by_id[rid]["error"] and not by_id[rid]["cost_pico_usd"]
+        for rid in kinds["left"]:
+            assert by_id[rid]["provider"] == "openrouter" and by_id[rid]["error"]  # client left: recorded
+        served = {r["request_id"][:16] for r in rows}  # req_<12 hex per process>: both instances wrote
+        assert len(served) >= 2
+        ua, ub = _usage(a.url), _usage(b.url)
+        assert ua == ub
+        sums = query(pg_url, "SELECT count(*) AS requests, sum(cost_pico_usd) AS pico, sum(input_tokens) AS input, count(error) AS errors FROM usage")[0]
+        t = ua["totals"]
+        assert t["requests"] == sums["requests"] == n
+        assert t["input_tokens"] == sums["input"] and t["errors"] == sums["errors"] == len(kinds["fail"]) + len(kinds["left"])
+        assert round(t["cost_usd"] * 1e12) == int(sums["pico"])
+        assert sum(round(p["cost_usd"] * 1e12) for p in ua["by_provider"]) == int(sums["pico"])
+        assert sum(k["requests"] for k in ua["by_key"]) == n
+        health = httpx.get(a.url + "/health").json()["usage"]
+        assert health["backend"] == "postgresql" and health["backlog"] == 0 and health["rows_dropped"] == 0
+    finally:
+        a.stop()
+        b.stop()
