@@ -107,6 +107,7 @@ def create_app(path: str | os.PathLike[str] | None = None, *, name: str = "ekai"
     @app.before_server_start
     async def start(app: Sanic) -> None:
         app.ctx.writer = UsageWriter(app.ctx.store.config.database)
+        app.ctx.writer.max_backlog = app.ctx.store.config.max_backlog
         app.ctx.writer.start()
         app.ctx.admission = Admission(app.ctx.store.config, app.ctx.writer)
         await app.ctx.admission.start(app.ctx.store)

@@ -107,6 +107,7 @@ class Config:
     host: str
     port: int
     database: Database  # a SQLite file or a PostgreSQL URL (gateway.database)
+    max_backlog: int  # usage rows waiting for the database, at most (gateway.usage: oldest dropped past it)
     providers: Mapping[str, Provider]  # in tie-break order
     aliases: Mapping[str, str]
     pins: tuple[tuple[str, tuple[str, ...]], ...]
@@ -284,7 +285,11 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
             auth_keys[value] = str(name)
 
     usage = c.mapping(root.get("usage"), ("usage",))
-    c.keys(usage, ("usage",), {"database"})
+    c.keys(usage, ("usage",), {"database", "max_backlog"})
+    backlog = c.number(usage.get("max_backlog", 50_000), ("usage", "max_backlog"), minimum=1)
+    max_backlog = int(backlog) if backlog is not None and backlog == int(backlog) else 50_000
+    if backlog is not None and backlog != int(backlog):
+        c.fail(("usage", "max_backlog"), "must be a whole number of rows")
     db_name = c.string(usage.get("database", "usage.db"), ("usage", "database")) or "usage.db"
     try:
         database = Database.parse(db_name, folder)
@@ -349,6 +354,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         host=host,
         port=port,
         database=database,
+        max_backlog=max_backlog,
         providers=providers,
         aliases=aliases,
         pins=tuple(pins),

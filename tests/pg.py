@@ -57,4 +57,5 @@ def query(url: str, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, An
     from psycopg.rows import dict_row
 
     with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
-        return conn.execute(sql, params).fetchall()
+        cur = conn.execute(sql, params)
+        return cur.fetchall() if cur.description else []

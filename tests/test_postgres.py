@@ -193,3 +193,126 @@ def test_two_instances_write_one_table_and_report_the_same_totals(tmp_path, fake
     finally:
         a.stop()
         b.stop()
+
+
+def _dbname(url: str) -> str:
+    return url.rsplit("/", 1)[1]
+
+
+def _kill_writers(url: str) -> int:
+    """pg_terminate_backend on every ekai connection to the test database; how many."""
+    rows = query(
+        url,
+        "SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity "
+        "WHERE datname = current_database() AND application_name = 'ekai' AND pid <> pg_backend_pid()",
+    )
+    return len(rows)
+
+
+def _chat(url: str, n: int) -> list[str]:
+    ids = []
+    with httpx.Client(timeout=30) as client:
+        for _ in range(n):
+            r = client.post(url + "/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+            assert r.status_code == 200, r.text
+            ids.append(r.headers["x-request-id"])
+    return ids
+
+
+def test_killed_connections_under_load_lose_no_row(tmp_path, fake, pg_url):
+    a, b = instances(tmp_path, fake, pg_url)
+    try:
+        sent: list[str] = []
+        stop = threading.Event()
+
+        def load(url: str) -> None:
+            while not stop.is_set():
+                sent.extend(_chat(url, 5))
+
+        threads = [threading.Thread(target=load, args=(g.url,)) for g in (a, b)]
+        for t in threads:
+            t.start()
+        killed = 0
+        deadline = time.monotonic() + 60
+        while killed < 6 and time.monotonic() < deadline:  # kill whatever is connected, repeatedly
+            if wait_rows(pg_url, len(sent) // 2 + 1, timeout=5) and _kill_writers(pg_url):
+                killed += 1
+        stop.set()
+        for t in threads:
+            t.join()
+        assert killed >= 3
+        assert wait_rows(pg_url, len(sent)) == len(sent)
+        ids = [r["request_id"] for r in query(pg_url, "SELECT request_id FROM usage")]
+        assert sorted(ids) == sorted(sent)  # every request once, none lost, none twice
+        errors = [httpx.get(g.url + "/health").json()["usage"]["last_error"] for g in (a, b)]
+        assert any(e and "OperationalError" in e or e and "terminat" in e for e in errors), errors
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_an_outage_keeps_rows_up_to_the_bound_and_drops_the_oldest_visibly(tmp_path, fake, pg_url):
+    """The database refuses connections (ALLOW_CONNECTIONS false: an outage of this database only,
+    the server is shared); rows wait in the backlog, the oldest past `max_backlog` are dropped and
+    counted; when it is back, every kept row is written."""
+    folder = tmp_path / "gw"
+    folder.mkdir()
+    path = pg_config(folder, fake, pg_url)
+    path.write_text(path.read_text().replace(f'usage: {{database: "{pg_url}"}}', f'usage: {{database: "{pg_url}", max_backlog: 20}}'))
+    gw = Gateway(folder, env=KEYS).start()
+    admin = pg_url.rsplit("/", 1)[0] + "/postgres"
+    name = _dbname(pg_url)
+    try:
+        before = _chat(gw.url, 5)
+        assert wait_rows(pg_url, 5) == 5
+        query(admin, f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        try:
+            query(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+            during = _chat(gw.url, 30)  # answered: the outage is the database's, not the clients'
+            deadline = time.monotonic() + 30
+            while True:
+                usage = httpx.get(gw.url + "/health").json()["usage"]
+                if usage["rows_dropped"] == 10 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            assert usage["rows_dropped"] == 10 and usage["backlog"] == 20
+            assert usage["last_error"] and usage["last_error_at"]
+        finally:
+            query(admin, f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+        assert wait_rows(pg_url, 25) == 25
+        ids = {r["request_id"] for r in query(pg_url, "SELECT request_id FROM usage")}
+        assert ids == set(before) | set(during[10:])  # the 10 oldest of the outage were dropped
+        assert "dropped the" in gw.output()  # logged, never hidden
+    finally:
+        gw.stop()
+
+
+BUDGET_KEY = "gw-ci-secret-0001"
+
+
+def test_a_budget_spent_on_one_instance_is_refused_on_the_other(tmp_path, fake, pg_url):
+    extra = "auth:\n  keys:\n    ci:\n      env: EKAI_KEY_CI\n      budget: {daily_usd: 0.002}\n"
+    a, b = instances(tmp_path, fake, pg_url, extra=extra, env={"EKAI_KEY_CI": BUDGET_KEY})
+    headers = {"authorization": f"Bearer {BUDGET_KEY}"}
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    try:
+        with httpx.Client(timeout=30, headers=headers) as client:
+            spent = 0
+            while True:  # 750 micro-USD each: the third crosses 0.002 USD on A
+                r = client.post(a.url + "/v1/chat/completions", json=body)
+                if r.status_code == 429:
+                    break
+                assert r.status_code == 200, r.text
+                spent += 1
+                assert spent <= 6
+            assert 3 <= spent
+            deadline = time.monotonic() + 15  # B learns it from the table within its reconcile interval
+            while True:
+                r = client.post(b.url + "/v1/chat/completions", json=body)
+                if r.status_code == 429 or time.monotonic() > deadline:
+                    break
+            assert r.status_code == 429 and r.json()["error"]["code"] == "budget_exceeded"
+            assert "budget exceeded: key 'ci' daily_usd" in r.json()["error"]["message"]
+    finally:
+        a.stop()
+        b.stop()
