@@ -68,7 +68,7 @@ def _():
     snapshot = duck.shared_snapshot(db_path, _cache)
     snapshot.refresh()
     con = snapshot.cursor()
-    mo.md(f"`{db_path}`: {snapshot.rows:,} requests (times in UTC)")
+    mo.md(f"`{duck.shown(db_path)}`: {snapshot.rows:,} requests (times in UTC)")
     return con, db_path, snapshot
 
 

@@ -28,6 +28,8 @@ from typing import Any
 
 import yaml
 
+from gateway.database import Database
+
 log = logging.getLogger("ekai.db")
 
 # Version 1: the first release's table. Frozen: later changes are MIGRATIONS, never edits here.
@@ -308,6 +310,24 @@ def connect_readonly(path: str | Path) -> sqlite3.Connection:
     conn = sqlite3.connect(uri, uri=True, timeout=5.0, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout=5000")
     return conn
+
+
+def database_from_config(config_path: str | Path) -> Database:
+    """The usage database named by `usage.database` in an ekai.yaml: a file (relative to the
+    config's folder) or a postgresql:// URL. Reads only that key (see database_path_from_config)."""
+    config_path = Path(config_path)
+    name = "usage.db"
+    try:
+        data = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        data = {}
+    usage = data.get("usage") if isinstance(data, dict) else None
+    if isinstance(usage, dict) and isinstance(usage.get("database"), str):
+        name = usage["database"]
+    try:
+        return Database.parse(name, config_path.parent.resolve())
+    except ValueError:
+        return Database.sqlite(config_path.parent.resolve() / "usage.db")
 
 
 def database_path_from_config(config_path: str | Path) -> Path:

@@ -51,8 +51,8 @@ class Storage(Protocol):
     def open(self) -> None:
         """Connect and migrate. Raises StorageUnavailable (or the driver's error)."""
 
-    def write(self, rows: Sequence[Row]) -> None:
-        """Insert `rows` in one transaction, skipping request_ids already there."""
+    def write(self, rows: Sequence[Row]) -> int:
+        """Insert `rows` in one transaction, skipping request_ids already there; how many were new."""
 
     def transient(self, exc: BaseException) -> bool:
         """Whether a write error means 'the server is away: reconnect and retry'."""
@@ -86,13 +86,14 @@ class SqliteStorage:
     def open(self) -> None:
         self._conn = db.connect(self.database.file)
 
-    def write(self, rows: Sequence[Row]) -> None:
+    def write(self, rows: Sequence[Row]) -> int:
         conn = self._conn
         assert conn is not None, "open() first"
         try:
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(self._insert, rows)
+            added = conn.executemany(self._insert, rows).rowcount
             conn.execute("COMMIT")
+            return added
         except sqlite3.Error:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
@@ -148,7 +149,7 @@ class PostgresStorage:
             )
         return sql
 
-    def write(self, rows: Sequence[Row]) -> None:
+    def write(self, rows: Sequence[Row]) -> int:
         if self._conn is None or self._conn.closed:
             self.open()
         conn = self._conn
@@ -157,7 +158,8 @@ class PostgresStorage:
         try:
             with conn.pipeline(), conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (PG_INSERT_LOCK,))
-                conn.execute(self._insert(len(rows)), params)
+                cur = conn.execute(self._insert(len(rows)), params)
+            return max(cur.rowcount, 0)
         except (psycopg.OperationalError, psycopg.InterfaceError):
             self.close()  # reconnect on the next write
             raise
@@ -230,6 +232,15 @@ class Reader:
         names = [d[0] for d in scur.description or ()]
         return [dict(zip(names, row, strict=True)) for row in scur.fetchall()]
 
+    def columns(self) -> list[str]:
+        """The usage table's columns, in order."""
+        if self._pg is not None:
+            cur = self._pg.execute("SELECT * FROM usage LIMIT 0")
+            return [d.name for d in cur.description or ()]
+        assert self._sqlite is not None
+        scur = self._sqlite.execute("SELECT * FROM usage LIMIT 0")
+        return [d[0] for d in scur.description or ()]
+
     def close(self) -> None:
         if self._pg is not None:
             self._pg.close()
@@ -243,6 +254,39 @@ class Reader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+COPY_CHUNK = 2000  # rows per transaction (PostgreSQL takes at most 65,535 parameters a statement)
+
+
+def copy_usage(source: Database, target: Database) -> tuple[int, int]:
+    """Copy every usage row of `source` into `target` (created and migrated when needed), in id
+    order, skipping request_ids `target` already has: running it again copies nothing twice.
+    Returns (rows read, rows added). Ids are the target's own; every contract column is kept
+    (a column an older source lacks is NULL, or its default)."""
+    store = open_storage(target)
+    store.open()
+    read = added = 0
+    try:
+        with Reader(source) as src:
+            have = set(src.columns())
+            names = [c if c in have else "NULL" for c in db.USAGE_COLUMNS]
+            defaults = {i for i, c in enumerate(db.USAGE_COLUMNS) if c not in have and c.endswith("_tokens")}
+            last = -1
+            while True:
+                rows = src.all(
+                    f"SELECT id, {', '.join(names)} FROM usage WHERE id > ? ORDER BY id LIMIT {COPY_CHUNK}",
+                    (last,),
+                )
+                if not rows:
+                    break
+                last = int(rows[-1][0])
+                batch = [tuple(0 if i in defaults else v for i, v in enumerate(r[1:])) for r in rows]
+                read += len(batch)
+                added += store.write(batch)
+    finally:
+        store.close()
+    return read, added
 
 
 def exists(database: Database) -> bool:
