@@ -6,9 +6,10 @@ the database. Two layers, both plain dicts touched only on the event loop:
 - `db`: sums of `cost_pico_usd` of the rows already in the table, by day / month and key.
   Seeded at start from the rows of the current month (`ts >= month start`, the ts index), then
   brought up to date every `RECONCILE_SECONDS` from the rows with `id` above the last one seen
-  (the primary key: SQLite commits one writer at a time, so ids only grow in commit order). Every
-  worker's and every instance's rows land in the same table, so every worker converges on the
-  same totals.
+  (the primary key: SQLite commits one writer at a time, so ids only grow in commit order; on
+  PostgreSQL every insert takes the same advisory lock for the same reason, gateway.storage).
+  Every worker's and every instance's rows land in the same table, so every worker converges on
+  the same totals. Reads go through gateway.storage.Reader (SQLite or PostgreSQL).
 - `local`: the spend of this worker's own requests whose rows may not be written yet (the
   usage writer commits every 0.2 s). Each is tagged with the writer's queue sequence number; once
   the writer has committed that far AND a reconcile has read the table after it, the entry is
