@@ -317,3 +317,19 @@ def test_a_budget_spent_on_one_instance_is_refused_on_the_other(tmp_path, fake, 
     finally:
         a.stop()
         b.stop()
+
+
+def test_the_password_is_never_shown(tmp_path, fake, pg_url):
+    """trust auth ignores the password, so a URL with one still connects: it must not appear on
+    /health, in the log, or in the startup lines."""
+    url = pg_url.replace("postgresql://postgres@", "postgresql://postgres:pw-visible-9@")
+    pg_config(tmp_path, fake, url)
+    gw = Gateway(tmp_path, env=KEYS).start()
+    try:
+        _chat(gw.url, 1)
+        assert wait_rows(pg_url, 1) == 1
+        health = httpx.get(gw.url + "/health").text
+        assert "pw-visible-9" not in health and "postgres:***@" in health
+    finally:
+        gw.stop()
+    assert "pw-visible-9" not in gw.output() and "postgres:***@" in gw.output()
