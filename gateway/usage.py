@@ -353,7 +353,13 @@ class UsageWriter:
                     break
                 continue
             batch = [pending.popleft() for _ in range(min(BATCH, len(pending)))]
-            if self._write(batch):
+            try:
+                written = self._write(batch)
+            except Exception:  # never let the thread die: log, count, go on
+                log.exception("usage batch of %d rows lost", len(batch))
+                self.failed += len(batch)
+                written = True
+            if written:
                 self.done += len(batch)
                 backoff = 0.0
                 continue
