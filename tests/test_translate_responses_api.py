@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from openai.types.responses import Response
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.responses import Response, ResponseStreamEvent
+from pydantic import TypeAdapter
 
 from gateway.translate import (
     AnthropicToOpenAIStream,
@@ -55,6 +57,7 @@ from tests.fakes.validate import (
 
 SCHEMA = {"type": "object", "properties": {"cmd": {"type": "string"}}, "required": ["cmd"]}
 SIGNATURE = "EqQBCkYIBxgCKkD" + "a" * 40
+STREAM_EVENT: TypeAdapter[Any] = TypeAdapter(ResponseStreamEvent)
 
 
 def codex_request(**extra: Any) -> dict[str, Any]:
@@ -598,6 +601,7 @@ def events_of(frames: list[bytes]) -> list[dict[str, Any]]:
     for n, (event, data) in enumerate(pairs):
         assert isinstance(data, dict) and data["type"] == event, (event, data)
         assert data["sequence_number"] == n
+        STREAM_EVENT.validate_python(data)  # strict: every required field, every literal
     return [data for _, data in pairs]
 
 
@@ -902,6 +906,7 @@ CALL_ITEM = {"id": "fc_1", "type": "function_call", "call_id": "call_9", "name":
 
 def test_b_reply_text_reasoning_and_usage_parsed_by_the_sdk() -> None:
     chat = responses_to_chat_response(responses_reply(REASONING_ITEM, TEXT_ITEM), model="gpt-5.1-codex")
+    ChatCompletion.model_validate(chat)  # strict
     parsed = openai_parse_completion(chat)
     message = parsed.choices[0].message
     assert message.content == "It is 18C." and parsed.choices[0].finish_reason == "stop"
@@ -965,7 +970,11 @@ def r2c(payloads: list[dict[str, Any]], *, include_usage: bool = True,
     frames: list[bytes] = []
     for data in payloads:
         frames += stream.feed(data["type"] if named else None, data)
-    return frames + stream.finish()
+    frames += stream.finish()
+    for _, chunk_data in sse_payloads(frames):
+        if isinstance(chunk_data, dict) and "error" not in chunk_data:
+            ChatCompletionChunk.model_validate(chunk_data)  # strict
+    return frames
 
 
 def round_trip(chunks: list[dict[str, Any]], request: dict[str, Any] | None = None,
