@@ -321,11 +321,12 @@ def test_edge_responses_request_with_stream_options() -> None:
 
 
 @pytest.mark.parametrize(("field", "value"), [
+    ("max_output_tokens", 0), ("max_output_tokens", "100"), ("tools", [{"type": "function"}]),
     ("previous_response_id", "resp_123"), ("conversation", "conv_1"), ("background", True),
     ("prompt", {"id": "pmpt_1"}), ("top_logprobs", 3)])
 def test_stateful_or_unavailable_fields_are_refused(field: str, value: Any) -> None:
     error = refused(responses_to_chat_request, {"model": "m", "input": "hi", field: value})
-    assert error.param == field
+    assert error.param == (field if field != "tools" else "tools[0].name")
     if field == "previous_response_id":
         assert "not hold" in error.message
 
@@ -349,6 +350,7 @@ def test_edge_unknown_future_item_type_is_refused_naming_it() -> None:
     ({"role": "user", "content": [{"type": "input_file", "file_id": "file-1"}]},
      "input[0].content[0]"),
     ({"role": "tool", "content": "x"}, "input[0].role"),
+    ({"type": "function_call", "name": "f", "arguments": "{}"}, "input[0].call_id"),
 ])
 def test_untranslatable_input_is_refused_with_its_param(item: dict[str, Any], param: str) -> None:
     error = refused(responses_to_chat_request, {"model": "m", "input": [item]})
