@@ -8,6 +8,7 @@ are on what the SDK reconstructed. Labelled issue edge cases are marked ``EDGE:`
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from gateway.translate import (
     responses_to_chat_request,
     responses_to_chat_response,
 )
+from gateway.translate.responses_api.streams import InputDecoder
 from tests.fakes.builders import anthropic_events, openai_chunks
 from tests.fakes.sdk import (
     accumulate_openai_chunks,
@@ -1181,3 +1183,51 @@ def test_b_stream_item_with_summary_and_raw_reasoning_is_not_doubled() -> None:
     events = responses_events(REASONING_EVENTS[:3] + raw + REASONING_EVENTS[3:], TEXT_EVENTS)
     got = accumulate_openai_chunks(openai_stream_chunks(r2c(events)))
     assert got["reasoning"] == "Plan A.\n\nPlan B."
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=60), ascii_only=st.booleans(), spaced=st.booleans(),
+       cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=12))
+def test_property_custom_input_decoder(text: str, ascii_only: bool, spaced: bool, cuts: list[int]) -> None:
+    """The live decoder of ``{"input": "..."}`` yields exactly the input, however it is cut."""
+    arguments = json.dumps({"input": text}, ensure_ascii=ascii_only,
+                           separators=(", ", ": ") if spaced else (",", ":"))
+    points = sorted({min(c, len(arguments)) for c in cuts} | {0, len(arguments)})
+    decoder = InputDecoder()
+    out = "".join(decoder.feed(arguments[a:b]) for a, b in itertools.pairwise(points))
+    expected = "".join("\ufffd" if 0xD800 <= ord(c) < 0xE000 else c for c in text)
+    assert out == expected and decoder.closed and not decoder.failed
+
+
+def test_custom_input_decoder_gives_up_on_other_shapes() -> None:
+    decoder = InputDecoder()
+    assert decoder.feed('{"patch": "x"}') == "" and decoder.failed
+    frames = c2r([chunk({"tool_calls": [{"index": 0, "id": "c1", "type": "function", "function": {
+        "name": "apply_patch", "arguments": '{"patch": "*** Begin"}'}}]}), chunk({}, "tool_calls")])
+    item = responses_stream_final(frames).output[0]
+    assert item.type == "custom_tool_call" and item.input == '{"patch": "*** Begin"}'
+
+
+def test_stream_custom_tool_input_streams_live() -> None:
+    patch = '*** Begin Patch\n*** Add File: "q".txt\n+caf\u00e9 \U0001f600\n*** End Patch\n'
+    frames = c2r(openai_chunks(calls=[{"id": "c1", "name": "apply_patch",
+                                       "arguments": json.dumps({"input": patch})}],
+                               finish="tool_calls", size=4))
+    events = events_of(frames)
+    deltas = [e["delta"] for e in events if e["type"] == "response.custom_tool_call_input.delta"]
+    assert len(deltas) > 10 and "".join(deltas) == patch
+    done = next(e for e in events if e["type"] == "response.custom_tool_call_input.done")
+    assert done["input"] == patch
+    assert responses_stream_final(frames).output[0].input == patch
+
+
+def test_stream_lone_surrogate_in_custom_input_does_not_crash() -> None:
+    frames = c2r([chunk({"tool_calls": [{"index": 0, "id": "c1", "type": "function", "function": {
+        "name": "apply_patch", "arguments": '{"input": "a\\ud800b"}'}}]}), chunk({}, "tool_calls")])
+    assert responses_stream_final(frames).output[0].type == "custom_tool_call"
+    body = chat_to_responses_response(chat_completion(None, tool_calls=[
+        {"id": "c1", "type": "function", "function": {"name": "apply_patch",
+                                                      "arguments": '{"input": "a\\ud800b"}'}}]),
+        model="m", request=codex_request())
+    assert body["output"][0]["input"] == "a?b"
+    json.dumps(body).encode()

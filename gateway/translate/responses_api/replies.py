@@ -129,7 +129,8 @@ def custom_input(arguments: object) -> str:
     else:
         parsed = parse_arguments(arguments)
     if isinstance(parsed, dict) and isinstance(parsed.get("input"), str):
-        return str(parsed["input"])
+        # json.loads lets lone surrogates (\ud800) through; no JSON encoder can write them back
+        return str(parsed["input"]).encode("utf-8", "replace").decode("utf-8")
     return arguments if isinstance(arguments, str) else json.dumps(arguments)
 
 
