@@ -1224,10 +1224,12 @@ def test_stream_custom_tool_input_streams_live() -> None:
 def test_stream_lone_surrogate_in_custom_input_does_not_crash() -> None:
     frames = c2r([chunk({"tool_calls": [{"index": 0, "id": "c1", "type": "function", "function": {
         "name": "apply_patch", "arguments": '{"input": "a\\ud800b"}'}}]}), chunk({}, "tool_calls")])
-    assert responses_stream_final(frames).output[0].type == "custom_tool_call"
+    assert responses_stream_final(frames).output[0].input == "a\ufffdb"
+    streamed = [e["delta"] for e in events_of(frames) if e["type"] == "response.custom_tool_call_input.delta"]
+    assert "".join(streamed) == "a\ufffdb"
     body = chat_to_responses_response(chat_completion(None, tool_calls=[
         {"id": "c1", "type": "function", "function": {"name": "apply_patch",
                                                       "arguments": '{"input": "a\\ud800b"}'}}]),
         model="m", request=codex_request())
-    assert body["output"][0]["input"] == "a?b"
+    assert body["output"][0]["input"] == "a\ufffdb"
     json.dumps(body).encode()

@@ -41,6 +41,7 @@ Responses ``response`` -> ``chat.completion`` (:func:`responses_to_chat_response
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -61,6 +62,7 @@ from gateway.translate.responses_api.common import (
 from gateway.translate.usage import is_error_finish
 
 Item = dict[str, Any]
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 # --- Chat -> Responses ------------------------------------------------------------------------
@@ -130,7 +132,7 @@ def custom_input(arguments: object) -> str:
         parsed = parse_arguments(arguments)
     if isinstance(parsed, dict) and isinstance(parsed.get("input"), str):
         # json.loads lets lone surrogates (\ud800) through; no JSON encoder can write them back
-        return str(parsed["input"]).encode("utf-8", "replace").decode("utf-8")
+        return _LONE_SURROGATE.sub("\ufffd", str(parsed["input"]))
     return arguments if isinstance(arguments, str) else json.dumps(arguments)
 
 
