@@ -1233,3 +1233,16 @@ def test_stream_lone_surrogate_in_custom_input_does_not_crash() -> None:
         model="m", request=codex_request())
     assert body["output"][0]["input"] == "a\ufffdb"
     json.dumps(body).encode()
+
+
+def test_b_legacy_functions_and_function_call() -> None:
+    body = {"model": "m", "functions": [{"name": "f", "parameters": {"type": "object"}}],
+            "function_call": {"name": "f"}, "messages": [
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": None, "function_call": {"name": "f", "arguments": "{}"}},
+                {"role": "function", "name": "f", "content": "42"}]}
+    out = responses_ok(body)
+    assert out["tools"][0]["name"] == "f" and out["tool_choice"] == {"type": "function", "name": "f"}
+    assert out["input"][1]["call_id"] == out["input"][2]["call_id"] == "call_legacy_1"
+    orphan = {"model": "m", "messages": [{"role": "function", "name": "f", "content": "42"}]}
+    assert refused(chat_to_responses_request, orphan).param == "messages[0].role"
