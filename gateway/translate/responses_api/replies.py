@@ -210,7 +210,12 @@ def _first_choice(data: object) -> dict[str, Any]:
 def chat_to_responses_response(
     data: dict[str, Any], *, model: str, request: dict[str, Any]
 ) -> dict[str, Any]:
-    """A ``chat.completion`` -> a Responses ``response`` object (raises :class:`UpstreamError`)."""
+    """A ``chat.completion`` -> a Responses ``response`` object (raises :class:`UpstreamError`).
+
+    ``model`` is the name reported to the client; ``request`` is the client's own Responses
+    request body: its settings are echoed and its tools map Chat function names back to
+    custom and namespaced tools.
+    """
     choice = _first_choice(data)
     message = as_dict(choice.get("message"))
     tools = ResponsesTools.from_request(as_dict(request))

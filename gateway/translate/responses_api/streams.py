@@ -205,7 +205,12 @@ class _Call:
 
 
 class ChatToResponsesStream:
-    """Chat Completions chunks in, Responses SSE events out (module docstring)."""
+    """Chat Completions chunks in, Responses SSE events out (module docstring).
+
+    ``request`` is the client's own Responses request body (echoed in the response objects, its
+    tools map Chat function names back); ``model`` is the name reported to the client. Feed it
+    parsed Chat chunks (the ``[DONE]`` marker is not a chunk: call :meth:`finish` instead).
+    """
 
     def __init__(self, model: str, request: dict[str, Any]) -> None:
         self._model = model
