@@ -352,6 +352,8 @@ def test_edge_unknown_future_item_type_is_refused_naming_it() -> None:
     ({"role": "user", "content": [{"type": "input_file", "file_id": "file-1"}]},
      "input[0].content[0]"),
     ({"role": "tool", "content": "x"}, "input[0].role"),
+    ({"role": "developer", "content": [{"type": "input_image", "image_url": "https://x.test/a.png"}]},
+     "input[0].content[0].type"),
     ({"type": "function_call", "name": "f", "arguments": "{}"}, "input[0].call_id"),
 ])
 def test_untranslatable_input_is_refused_with_its_param(item: dict[str, Any], param: str) -> None:
@@ -1246,3 +1248,60 @@ def test_b_legacy_functions_and_function_call() -> None:
     assert out["input"][1]["call_id"] == out["input"][2]["call_id"] == "call_legacy_1"
     orphan = {"model": "m", "messages": [{"role": "function", "name": "f", "content": "42"}]}
     assert refused(chat_to_responses_request, orphan).param == "messages[0].role"
+
+
+# === Property: any well-formed Codex-like conversation translates validly ======================
+
+
+@st.composite
+def conversations(draw: st.DrawFn) -> dict[str, Any]:
+    words = st.text(alphabet="abc xyz.\n", min_size=1, max_size=12).filter(str.strip)
+    items: list[dict[str, Any]] = []
+    n = 0
+    for _ in range(draw(st.integers(min_value=1, max_value=4))):
+        parts: list[dict[str, Any]] = [{"type": "input_text", "text": draw(words)}]
+        role = draw(st.sampled_from(["user", "user", "developer"]))
+        if role == "user" and draw(st.booleans()):  # system/developer images: a 400, tested apart
+            parts.append({"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo="})
+        items.append({"type": "message", "role": role, "content": parts})
+        if items[-1]["role"] == "developer":
+            items.append({"role": "user", "content": draw(words)})
+        if draw(st.booleans()):
+            items.append(minted_reasoning(draw(words)))
+        if draw(st.booleans()):
+            items.append({"type": "message", "role": "assistant",
+                          "content": [{"type": "output_text", "text": draw(words), "annotations": []}]})
+        calls = []
+        for _ in range(draw(st.integers(min_value=0, max_value=3))):
+            n += 1
+            kind = draw(st.sampled_from(["function", "custom", "namespaced"]))
+            if kind == "custom":
+                calls.append({"type": "custom_tool_call", "call_id": f"call_{n}", "name": "apply_patch",
+                              "input": draw(words)})
+            else:
+                calls.append(call(f"call_{n}", **({"name": "search", "namespace": "mcp__docs__"}
+                                                  if kind == "namespaced" else {}),
+                                  arguments=draw(st.sampled_from(["", "{}", '{"cmd":"ls"}']))))
+        items += calls
+        outputs = [{"type": "custom_tool_call_output" if c["type"] == "custom_tool_call"
+                    else "function_call_output", "call_id": c["call_id"], "output": draw(words)}
+                   for c in calls]
+        items += list(reversed(outputs)) if draw(st.booleans()) else outputs
+        if calls and draw(st.booleans()):
+            items.append({"type": "message", "role": "assistant",
+                          "content": [{"type": "output_text", "text": draw(words), "annotations": []}]})
+    body = codex_request(input=items)
+    if draw(st.booleans()):
+        body["instructions"] = draw(words)
+    body["reasoning"] = {"effort": draw(st.sampled_from(["low", "high"]))} if draw(st.booleans()) else {}
+    return body
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=conversations())
+def test_property_conversations_translate_validly(body: dict[str, Any]) -> None:
+    assert validate_responses_request(body) == []
+    chat_ok(body, thinking_blocks=False)
+    anthropic = openai_to_anthropic_request(responses_to_chat_request(body, model="claude-sonnet-4-6"),
+                                            model="claude-sonnet-4-6")
+    assert validate_anthropic_request(anthropic) == []

@@ -132,7 +132,9 @@ def _content_parts(content: object, param: str, *, media: bool) -> tuple[list[di
         elif ptype == "input_file" and media:
             parts.append(_file_part(part, where))
         elif ptype in ("input_image", "input_file"):
-            raise TranslationError(f"{ptype} is not allowed in this message", f"{where}.type")
+            raise TranslationError(
+                f"{ptype} is only carried in user messages and tool outputs for this model", f"{where}.type"
+            )
         else:
             raise TranslationError(f"Unsupported content part type {ptype!r}", f"{where}.type")
     return parts, refusal
