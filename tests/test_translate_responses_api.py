@@ -1305,3 +1305,11 @@ def test_property_conversations_translate_validly(body: dict[str, Any]) -> None:
     anthropic = openai_to_anthropic_request(responses_to_chat_request(body, model="claude-sonnet-4-6"),
                                             model="claude-sonnet-4-6")
     assert validate_anthropic_request(anthropic) == []
+
+
+def test_b_two_message_items_join_like_the_reply() -> None:
+    second = [{**e, "output_index": 3, "item_id": "msg_2"} for e in TEXT_EVENTS[1:3]]
+    events = responses_events(TEXT_EVENTS, second)
+    got = accumulate_openai_chunks(openai_stream_chunks(r2c(events)))
+    reply = responses_to_chat_response(responses_reply(TEXT_ITEM, {**TEXT_ITEM, "id": "msg_2"}), model="m")
+    assert got["text"] == reply["choices"][0]["message"]["content"] == "It is 18C.\n\nIt is 18C."

@@ -40,7 +40,8 @@ Responses events -> Chat chunks (:class:`ResponsesToChatStream`)
       :class:`~gateway.translate.streams.AnthropicToOpenAIStream` sends them: ``role`` once in the
       first chunk, ``"usage": null`` on content chunks and a final ``choices: []`` usage chunk
       only when the client asked for ``include_usage``.
-    * ``output_text.delta`` -> ``content``; ``refusal.delta`` -> ``refusal``;
+    * ``output_text.delta`` -> ``content`` (a blank line before a second message's text);
+      ``refusal.delta`` -> ``refusal``;
       ``reasoning_summary_text.delta`` / ``reasoning_text.delta`` -> ``reasoning_content`` (a
       blank line between summary parts); a reasoning item with ``encrypted_content`` ->
       ``thinking_blocks: [{"index", "type": "thinking", "thinking", "signature":
@@ -656,6 +657,7 @@ class ResponsesToChatStream:
         self._sent_args: set[int] = set()  # output indices whose arguments were sent
         self._summary: tuple[int, int] | None = None  # (output_index, summary_index) last seen
         self._reasoning_kind: dict[int, str] = {}  # output_index -> the first reasoning event type
+        self._text_item: int | None = None  # output_index of the message whose text is streaming
         self._next_thinking = 0
 
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
@@ -696,6 +698,10 @@ class ResponsesToChatStream:
         if kind == "response.output_text.delta":
             text = data.get("delta")
             if isinstance(text, str) and text:
+                index = as_int(data.get("output_index"))
+                if self._text_item is not None and index != self._text_item:
+                    text = "\n\n" + text  # a second message item, joined as in the reply translator
+                self._text_item = index
                 frames.append(self._chunk({"content": text}))
         elif kind == "response.refusal.delta":
             text = data.get("delta")
