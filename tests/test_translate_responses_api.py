@@ -1313,3 +1313,44 @@ def test_b_two_message_items_join_like_the_reply() -> None:
     got = accumulate_openai_chunks(openai_stream_chunks(r2c(events)))
     reply = responses_to_chat_response(responses_reply(TEXT_ITEM, {**TEXT_ITEM, "id": "msg_2"}), model="m")
     assert got["text"] == reply["choices"][0]["message"]["content"] == "It is 18C.\n\nIt is 18C."
+
+
+@st.composite
+def chat_conversations(draw: st.DrawFn) -> dict[str, Any]:
+    words = st.text(alphabet="abc xyz.", min_size=1, max_size=10).filter(str.strip)
+    messages: list[dict[str, Any]] = []
+    for _ in range(draw(st.integers(min_value=0, max_value=2))):
+        messages.append({"role": draw(st.sampled_from(["system", "developer"])), "content": draw(words)})
+    n = 0
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        content: Any = draw(words)
+        if draw(st.booleans()):
+            content = [{"type": "text", "text": content},
+                       {"type": "image_url", "image_url": {"url": "https://x.test/a.png"}}]
+        messages.append({"role": "user", "content": content})
+        ids = []
+        for _ in range(draw(st.integers(min_value=0, max_value=2))):
+            n += 1
+            ids.append(f"call_{n}")
+        if ids or draw(st.booleans()):
+            messages.append({"role": "assistant", "content": draw(st.sampled_from([None, "ok"])) if ids else "ok",
+                             **({"tool_calls": [{"id": i, "type": "function", "function": {
+                                 "name": "get_weather", "arguments": draw(st.sampled_from(["", "{}"]))}}
+                                 for i in ids]} if ids else {})})
+            messages += [{"role": "tool", "tool_call_id": i, "content": draw(words)} for i in ids]
+        if draw(st.booleans()):
+            messages.append({"role": "system", "content": draw(words)})
+    body: dict[str, Any] = {"model": "m", "messages": messages,
+                            "tools": [{"type": "function", "function": {"name": "get_weather"}}]}
+    if draw(st.booleans()):
+        body["max_tokens"] = draw(st.integers(min_value=1, max_value=100))
+    return body
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=chat_conversations())
+def test_property_chat_conversations_translate_validly(body: dict[str, Any]) -> None:
+    assert validate_openai_request(body) == []
+    out = responses_ok(body)
+    leading = [m for m in body["messages"][:2] if m["role"] in ("system", "developer")]
+    assert ("instructions" in out) == (len(leading) == 1)
