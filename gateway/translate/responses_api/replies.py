@@ -113,6 +113,11 @@ def response_object(
         "user": req.get("user") if isinstance(req.get("user"), str) else None,
         "metadata": as_dict(req.get("metadata")),
     }
+    response["background"] = False
+    response["max_tool_calls"] = as_int(req.get("max_tool_calls"))
+    response["top_logprobs"] = 0
+    tier = req.get("service_tier")
+    response["service_tier"] = tier if tier in ("auto", "default", "flex", "scale", "priority") else "default"
     for key in ("safety_identifier", "prompt_cache_key"):
         if isinstance(req.get(key), str):
             response[key] = req[key]
