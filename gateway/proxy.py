@@ -29,6 +29,7 @@ from gateway.bridges import Bridge, bridge_for, upstream_format
 from gateway.config import Config
 from gateway.errors import ClientFormat, GatewayError, UpstreamError, UpstreamTimeout, render
 from gateway.health import ProviderHealth, retry_after_seconds
+from gateway.identity import identify
 from gateway.parse import check_request, parse_json
 from gateway.providers import Upstream, upstream_headers
 from gateway.routing import Route, Target, resolve
@@ -51,13 +52,15 @@ def json_response(data: Any, status: int, headers: dict[str, str] | None = None)
 
 
 def new_record(request: Request, fmt: ClientFormat) -> UsageRecord:
-    return UsageRecord(
+    rec = UsageRecord(
         request_id=request.ctx.request_id,
         client_format=fmt,
         started=request.ctx.started,
         started_mono=request.ctx.started_mono,
         api_key_name=getattr(request.ctx, "key_name", None),
     )
+    rec.identify(identify(request.headers))  # who asked; a bad x-ekai-* header sets rec.refusal
+    return rec
 
 
 async def handle(request: Request, fmt: ClientFormat) -> HTTPResponse | None:
@@ -70,8 +73,11 @@ async def handle(request: Request, fmt: ClientFormat) -> HTTPResponse | None:
         model = body.get("model")
         rec.model = model if isinstance(model, str) else None
         rec.stream = body.get("stream") is True
+        if rec.refusal:
+            raise rec.refusal  # 400 in the client's shape, recorded like any refused request
         check_request(fmt, body)
         route = resolve(cfg, body["model"], request.headers.get("x-ekai-provider"))
+        request.app.ctx.admission.admit(cfg, rec.api_key_name, route.resolved)  # 403 / 429: gateway.admission
         return await _forward(request, cfg, route, body, fmt, rec)
     except GatewayError as exc:
         rec.status, rec.error = exc.status, exc.message
@@ -89,6 +95,7 @@ async def handle(request: Request, fmt: ClientFormat) -> HTTPResponse | None:
     finally:
         rec.finish()
         request.app.ctx.writer.put(rec)
+        request.app.ctx.admission.finish(cfg, rec)
 
 
 def _protocol_headers(request: Request) -> dict[str, str]:
