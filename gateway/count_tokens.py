@@ -36,6 +36,8 @@ async def handle(request: Request) -> HTTPResponse:
         body = parse_json(request.body, request.headers.get("content-type"))
         model = body.get("model")
         rec.model = model if isinstance(model, str) else None
+        if rec.refusal:
+            raise rec.refusal  # a bad x-ekai-* header: 400, recorded like any refused request
         check_request("anthropic", body, count_tokens=True)
         route = resolve(cfg, body["model"], request.headers.get("x-ekai-provider"))
         return await _count(request, cfg, route.targets, body, rec)
