@@ -1,5 +1,10 @@
 """The usage database: schema, migrations, connections and where the file lives.
 
+PostgreSQL (gateway.storage) uses the same definition: `pg_ddl` renders USAGE_DDL and each
+migration step in PostgreSQL's types (INTEGER -> BIGINT, REAL -> DOUBLE PRECISION, an identity
+id), and `migrate_pg` runs the same list under an advisory lock, with the version in
+`ekai_schema_version` instead of `PRAGMA user_version`.
+
 One SQLite file, one table `usage`, one row per proxied request (failures included). The columns
 of ../shared/CONTRACT.md keep their names and meaning; the ones after `error` are ekai's additions.
 The table is STRICT (a wrong type is refused at write time, so DuckDB scans never hit a mixed
