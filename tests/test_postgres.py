@@ -335,3 +335,30 @@ def test_the_password_is_never_shown(tmp_path, fake, pg_url):
     finally:
         gw.stop()
     assert "pw-visible-9" not in gw.output() and "postgres:***@" in gw.output()
+
+
+def test_rpm_is_shared_by_instances_on_one_database(tmp_path, fake, pg_url):
+    """rpm 3: three requests on A fill the window; once B has read A's counts from PostgreSQL
+    (its /health shows them), B refuses the fourth. Without sharing B would admit three more."""
+    extra = "auth:\n  keys:\n    ci:\n      env: EKAI_KEY_CI\n      limits: {rpm: 3}\n"
+    a, b = instances(tmp_path, fake, pg_url, extra=extra, env={"EKAI_KEY_CI": BUDGET_KEY})
+    headers = {"authorization": f"Bearer {BUDGET_KEY}"}
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    try:
+        with httpx.Client(timeout=30, headers=headers) as client:
+            for _ in range(3):
+                r = client.post(a.url + "/v1/chat/completions", json=body)
+                assert r.status_code == 200, r.text
+            deadline = time.monotonic() + 15
+            while True:
+                seen = client.get(b.url + "/health").json()["limits"]["keys"]["ci"]["rpm"]
+                if seen >= 3 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            assert seen == 3  # B counts A's three
+            r = client.post(b.url + "/v1/chat/completions", json=body)
+            assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limit_exceeded", r.text
+            assert "rpm 3" in r.json()["error"]["message"] and int(r.headers["retry-after"]) >= 1
+    finally:
+        a.stop()
+        b.stop()
