@@ -66,6 +66,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"ekai: providers ready: {', '.join(ready) or 'none'}")
     if missing:
         print(f"ekai: providers without a key: {', '.join(missing)}")
+        print(f"ekai: set a key in the environment or in {cfg.path.parent / '.env'} (read live, no restart)")
     print(f"ekai: usage database: {cfg.database}")
     sys.stdout.flush()
 

@@ -60,8 +60,8 @@ class ConfigStore:
             return False
         self.last_error = None
         self.last_error_at = None
-        if config.digest == self.config.digest:
-            return False
+        if config.digest == self.config.digest and config.env_fingerprint == self.config.env_fingerprint:
+            return False  # (the .env file is compared by a salted fingerprint: it holds secrets)
         old = self.config
         self.config = config
         self.loaded_at = config.loaded_at
