@@ -36,7 +36,7 @@ from gateway.usage import UsageWriter
 
 log = logging.getLogger("ekai")
 
-OPEN_PATHS = frozenset({"/health"})  # open, but only its details need a key (handlers.health)
+OPEN_PATHS = frozenset({"/health", "/"})  # open, but /health's details need a key (handlers.health)
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -176,6 +176,8 @@ class OpenAIPassthrough:
 
     def error_body(self, status: int, data: Any, text: str) -> dict[str, Any]:
         if isinstance(data, dict) and isinstance(data.get("error"), dict):
+            if {"message", "type", "param", "code"} <= data["error"].keys():
+                return data  # already complete: forwarded as the provider sent it
             err = dict(data["error"])
             err.setdefault("type", error_types(status)[1])
             err.setdefault("param", None)

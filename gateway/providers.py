@@ -17,14 +17,11 @@ from collections.abc import Mapping
 
 import aiohttp
 
+from gateway import passthrough
 from gateway.config import Provider, Timeouts
 from gateway.errors import UpstreamError, UpstreamTimeout
 
 ANTHROPIC_VERSION = "2023-06-01"
-
-# Client headers worth passing to an upstream of the same format (lower-case names).
-_ANTHROPIC_PASS = ("anthropic-version", "anthropic-beta")
-_OPENAI_PASS = ("openai-organization", "openai-project")
 
 
 def endpoint_url(provider: Provider, path: str) -> str:
@@ -44,11 +41,8 @@ def upstream_headers(
     anthropic = provider.format == "anthropic"
     if anthropic:
         headers["anthropic-version"] = ANTHROPIC_VERSION
-    if same_format:
-        for name in _ANTHROPIC_PASS if anthropic else _OPENAI_PASS:
-            value = client_headers.get(name)
-            if value:
-                headers[name] = value
+    if same_format:  # every anthropic-* header, an open list (gateway.passthrough)
+        headers.update(passthrough.to_upstream(client_headers, provider.format))
     if provider.api_key:
         if anthropic:
             headers["x-api-key"] = provider.api_key
