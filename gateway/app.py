@@ -25,7 +25,7 @@ from sanic.exceptions import RequestCancelled
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse
 
-from gateway import proxy
+from gateway import metrics, proxy
 from gateway.config import Config, load_config
 from gateway.errors import ClientFormat, error_body
 from gateway.handlers import bp
@@ -101,6 +101,7 @@ def create_app(path: str | os.PathLike[str] | None = None, *, name: str = "ekai"
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.ctx.store = ConfigStore(cfg)
     app.blueprint(bp)
+    app.blueprint(metrics.bp)
 
     @app.before_server_start
     async def start(app: Sanic) -> None:
@@ -110,6 +111,9 @@ def create_app(path: str | os.PathLike[str] | None = None, *, name: str = "ekai"
         app.ctx.health = ProviderHealth()
         app.ctx.stop_watching = threading.Event()
         start_watching(app.ctx.store, app.ctx.stop_watching)
+        app.ctx.metrics = metrics.MetricsObserver(app.ctx.store, app.ctx.health, app.ctx.writer)
+        app.ctx.writer.observers.append(app.ctx.metrics)
+        app.ctx.metrics.start()
 
     @app.before_server_stop
     async def stop_watcher(app: Sanic) -> None:
@@ -119,6 +123,7 @@ def create_app(path: str | os.PathLike[str] | None = None, *, name: str = "ekai"
     async def stop(app: Sanic) -> None:
         await app.ctx.upstream.close()
         await asyncio.get_running_loop().run_in_executor(None, app.ctx.writer.stop)
+        app.ctx.metrics.stop()
 
     @app.on_request(priority=100)  # type: ignore[call-arg]
     async def identify(request: Request) -> HTTPResponse | None:

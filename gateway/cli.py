@@ -12,9 +12,12 @@ User errors print one line to stderr and exit 1 (never a traceback).
 from __future__ import annotations
 
 import argparse
+import atexit
 import ipaddress
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -48,7 +51,24 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _prepare_metrics_dir() -> None:
+    """prometheus-client's multiprocess folder (gateway.metrics), set before anything imports it:
+    a fresh temporary folder per server run, removed at exit; or the folder the user named in
+    PROMETHEUS_MULTIPROC_DIR, emptied of the last run's files. Every worker inherits it."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        folder = Path(given)
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("*.db"):
+            old.unlink(missing_ok=True)
+        return
+    made = tempfile.mkdtemp(prefix="ekai-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    atexit.register(shutil.rmtree, made, True)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    _prepare_metrics_dir()  # before gateway.app (and so prometheus_client) is imported
     cfg = _load(args.config)
     host = args.host or cfg.host
     port = args.port or cfg.port

@@ -32,6 +32,8 @@ class ConfigStore:
         self.loaded_at = config.loaded_at
         self.last_error: str | None = None
         self.last_error_at: float | None = None
+        self.reloads = 0  # applied reloads, and refused ones (gateway.metrics reads both)
+        self.reload_errors = 0
         self._fingerprint = self._read_fingerprint(config)
 
     @staticmethod
@@ -53,10 +55,12 @@ class ConfigStore:
             if message != self.last_error:
                 log.error("config not applied, the last good one keeps serving: %s", message)
             self.last_error, self.last_error_at = message, time.time()
+            self.reload_errors += 1
             return False
         except Exception as exc:  # never let a reload kill the watcher
             log.exception("config reload failed")
             self.last_error, self.last_error_at = f"{type(exc).__name__}: {exc}", time.time()
+            self.reload_errors += 1
             return False
         self.last_error = None
         self.last_error_at = None
@@ -65,6 +69,7 @@ class ConfigStore:
         old = self.config
         self.config = config
         self.loaded_at = config.loaded_at
+        self.reloads += 1
         log.info(
             "config reloaded (digest %s -> %s): %d providers, %d aliases, %d priced models",
             old.digest,
