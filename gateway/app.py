@@ -25,7 +25,7 @@ from sanic.exceptions import RequestCancelled
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse
 
-from gateway import metrics, proxy
+from gateway import accesslog, metrics, proxy
 from gateway.config import Config, load_config
 from gateway.errors import ClientFormat, error_body
 from gateway.handlers import bp
@@ -113,6 +113,7 @@ def create_app(path: str | os.PathLike[str] | None = None, *, name: str = "ekai"
         start_watching(app.ctx.store, app.ctx.stop_watching)
         app.ctx.metrics = metrics.MetricsObserver(app.ctx.store, app.ctx.health, app.ctx.writer)
         app.ctx.writer.observers.append(app.ctx.metrics)
+        app.ctx.writer.observers.append(accesslog.AccessLog(app.ctx.store))
         app.ctx.metrics.start()
 
     @app.before_server_stop

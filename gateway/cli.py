@@ -104,7 +104,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=port,
         workers=workers,
         single_process=workers == 1,
-        access_log=args.access_log,
+        access_log=False,  # ekai's own access log (gateway.accesslog, server.access_log) replaces Sanic's
         motd=False,
         backlog=1024,  # Sanic's 100 overflows on a burst of new connections (SYN retries of 1 s)
     )
@@ -217,7 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="listen address (default: server.host, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default: server.port, 3001)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument(  # kept so existing scripts still start; the log is server.access_log now
+        "--access-log", action="store_true", help=argparse.SUPPRESS
+    )
     serve.add_argument(
         "--allow-open",
         action="store_true",
