@@ -25,7 +25,7 @@ from sanic.exceptions import RequestCancelled
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse
 
-from gateway import accesslog, metrics, proxy
+from gateway import accesslog, metrics, proxy, tracing
 from gateway.config import Config, load_config
 from gateway.errors import ClientFormat, error_body
 from gateway.handlers import bp
@@ -114,6 +114,9 @@ def create_app(path: str | os.PathLike[str] | None = None, *, name: str = "ekai"
         app.ctx.metrics = metrics.MetricsObserver(app.ctx.store, app.ctx.health, app.ctx.writer)
         app.ctx.writer.observers.append(app.ctx.metrics)
         app.ctx.writer.observers.append(accesslog.AccessLog(app.ctx.store))
+        app.ctx.tracer = tracing.start(app.ctx.store)  # None unless telemetry.otlp_endpoint is set
+        if app.ctx.tracer is not None:
+            app.ctx.writer.observers.append(app.ctx.tracer)
         app.ctx.metrics.start()
 
     @app.before_server_stop
@@ -125,6 +128,8 @@ def create_app(path: str | os.PathLike[str] | None = None, *, name: str = "ekai"
         await app.ctx.upstream.close()
         await asyncio.get_running_loop().run_in_executor(None, app.ctx.writer.stop)
         app.ctx.metrics.stop()
+        if app.ctx.tracer is not None:
+            await asyncio.get_running_loop().run_in_executor(None, app.ctx.tracer.shutdown)
 
     @app.on_request(priority=100)  # type: ignore[call-arg]
     async def identify(request: Request) -> HTTPResponse | None:
