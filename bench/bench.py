@@ -277,7 +277,7 @@ PROVIDER_KEYS = {
 }
 
 
-def write_config(folder: Path, fake: Fake, port: int) -> Path:
+def write_config(folder: Path, fake: Fake, port: int, extra: str = "") -> Path:
     """ekai.yaml + the shipped price tables: two providers on the fake, the others removed."""
     pricing = folder / "pricing"
     pricing.mkdir(exist_ok=True)
@@ -296,6 +296,7 @@ routing:
   strategy: cheapest
   pins: {{}}
   fallback: true
+{extra}
 """
     path = folder / "ekai.yaml"
     path.write_text(text)
@@ -303,8 +304,11 @@ routing:
 
 
 class GatewayProc:
-    def __init__(self, folder: Path, workers: int, cores: set[int] | None, src: Path = ROOT) -> None:
+    def __init__(
+        self, folder: Path, workers: int, cores: set[int] | None, src: Path = ROOT, extra: str = ""
+    ) -> None:
         self.src = src  # the checkout whose gateway/ package runs
+        self.extra = extra  # more ekai.yaml (--config-extra)
         self.folder = folder
         self.workers = workers
         self.cores = cores
@@ -315,7 +319,7 @@ class GatewayProc:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, fake: Fake, timeout: float = 30.0) -> GatewayProc:
-        config = write_config(self.folder, fake, self.port)
+        config = write_config(self.folder, fake, self.port, self.extra)
         env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
         env |= PROVIDER_KEYS | {"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(self.src)}
         cmd = [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(self.port)]
@@ -488,6 +492,7 @@ class Settings:
     workers: int
     scenarios: list[Scenario]
     gateway_src: Path = ROOT
+    config_extra: str = ""
 
 
 async def measure(gw: GatewayProc, fake: Fake, st: Settings, log: Any) -> dict[str, Any]:
@@ -541,7 +546,7 @@ def run_pass(st: Settings, pinned: bool, log: Any) -> dict[str, Any]:
         os.sched_setaffinity(0, other_cores)
     folder = Path(tempfile.mkdtemp(prefix="ekai-bench-"))
     fake = Fake(st.chunks, other_cores, st.first_gap_ms, st.chunk_delay_ms)
-    gw = GatewayProc(folder, st.workers, gw_cores, st.gateway_src)
+    gw = GatewayProc(folder, st.workers, gw_cores, st.gateway_src, st.config_extra)
     out: dict[str, Any] = {"pinned": pinned, "workers": st.workers, "loadavg_start": os.getloadavg()}
     try:
         fake.start()
@@ -829,6 +834,12 @@ def main(argv: list[str] | None = None) -> int:
         default=ROOT,
         help="checkout whose gateway/ runs (default this one): for A/B runs against another worktree",
     )
+    parser.add_argument(
+        "--config-extra",
+        default="",
+        metavar="YAML",
+        help="top-level ekai.yaml keys appended to the bench config, e.g. 'telemetry: {otlp_endpoint: URL}'",
+    )
     args = parser.parse_args(argv)
     if not (args.gateway_src / "gateway" / "__main__.py").exists():
         parser.error(f"no gateway/ package under {args.gateway_src}")
@@ -846,6 +857,7 @@ def main(argv: list[str] | None = None) -> int:
         chunk_delay_ms=args.chunk_delay_ms,
         workers=args.workers,
         gateway_src=args.gateway_src.resolve(),
+        config_extra=args.config_extra,
         scenarios=[s for s in SCENARIOS if not args.scenario or s.name in args.scenario],
     )
     passes = {"off": [False], "on": [True], "both": [False, True]}[args.pin]
