@@ -26,6 +26,7 @@ No request id, session id, key or free text is ever a label.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import os
@@ -111,7 +112,11 @@ _KNOWN: dict[int, tuple[Config, frozenset[str]]] = {}
 
 
 class MetricsObserver:
-    """Adds up each batch of finished UsageRecords; called in the usage writer thread."""
+    """Adds up each batch of finished UsageRecords; called in the usage writer thread.
+
+    A batch is summed locally first (one dict entry per label set; histogram observations
+    bucketed with bisect), then each sum touches its mmap'd value once. Label children are
+    cached: prometheus-client's `labels()` is the costliest part of an update."""
 
     def __init__(self, store: Any, health: Any, writer: Any) -> None:
         self.store = store
@@ -121,9 +126,20 @@ class MetricsObserver:
         self._failed = 0
         self._reloads = 0
         self._reload_errors = 0
+        self._gauges: dict[tuple[str, ...], float] = {}  # last value set, to skip unchanged ones
+        self._children: dict[tuple[Any, ...], Any] = {}
         self._lock = threading.Lock()  # the ticker and the scraping request both refresh
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def _child(self, metric: Any, labels: tuple[str, ...]) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            if len(self._children) > 50_000:  # bounded labels make this unreachable; still, stay bounded
+                self._children.clear()
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def __call__(self, records: list[Any]) -> None:
         known = known_models(self.store.config)
@@ -132,6 +148,8 @@ class MetricsObserver:
         cost: dict[tuple[str, str], int] = defaultdict(int)
         attempts: dict[tuple[str, str], int] = defaultdict(int)
         fallbacks: dict[tuple[str, str], int] = defaultdict(int)
+        latency: dict[tuple[str, str], list[float]] = defaultdict(list)
+        ttfb: dict[tuple[str, str], list[float]] = defaultdict(list)
         for r in records:
             provider = r.provider or "none"
             model = r.model if r.model in known else "other"
@@ -152,20 +170,29 @@ class MetricsObserver:
                 attempts[(provider, str(status))] += 1
             if 0 < status < 400:
                 if r.latency_ms is not None:
-                    LATENCY.labels(provider, model).observe(r.latency_ms / 1000)
+                    latency[(provider, model)].append(r.latency_ms / 1000)
                 if r.ttft_ms is not None:
-                    TTFB.labels(provider, model).observe(r.ttft_ms / 1000)
+                    ttfb[(provider, model)].append(r.ttft_ms / 1000)
         for key, n in requests.items():
-            REQUESTS.labels(*key).inc(n)
+            self._child(REQUESTS, key).inc(n)
         for tkey, n in tokens.items():
-            TOKENS.labels(*tkey).inc(n)
+            self._child(TOKENS, tkey).inc(n)
         for ckey, pico in cost.items():
-            COST.labels(*ckey).inc(pico / PICO)
+            self._child(COST, ckey).inc(pico / PICO)
         for akey, n in attempts.items():
-            ATTEMPTS.labels(*akey).inc(n)
+            self._child(ATTEMPTS, akey).inc(n)
         for fkey, n in fallbacks.items():
-            FALLBACKS.labels(*fkey).inc(n)
+            self._child(FALLBACKS, fkey).inc(n)
+        for hist, bounds, observed in ((LATENCY, LATENCY_BUCKETS, latency), (TTFB, TTFB_BUCKETS, ttfb)):
+            for hkey, seconds in observed.items():
+                _observe_many(self._child(hist, hkey), bounds, seconds)
         self.refresh()
+
+    def _set(self, gauge: Any, labels: tuple[str, ...], value: float) -> None:
+        key = (gauge._name, *labels)
+        if self._gauges.get(key) != value:
+            self._gauges[key] = value
+            (self._child(gauge, labels) if labels else gauge).set(value)
 
     def refresh(self) -> None:
         """Gauges and the counters kept elsewhere (writer rows, config reloads), as deltas."""
@@ -183,9 +210,9 @@ class MetricsObserver:
             if errors > self._reload_errors:
                 RELOADS.labels("rejected").inc(errors - self._reload_errors)
             self._reloads, self._reload_errors = reloads, errors
-            QUEUE.set(writer.queue_depth())
+            self._set(QUEUE, (), writer.queue_depth())
             for name in store.config.providers:
-                COOLING.labels(name).set(1 if self.health.cooling(name) else 0)
+                self._set(COOLING, (name,), 1 if self.health.cooling(name) else 0)
 
     def start(self) -> None:
         self.refresh()
@@ -205,6 +232,19 @@ class MetricsObserver:
         if multiprocess_dir():
             with contextlib.suppress(OSError):  # its live gauges leave the merged view; counters stay
                 multiprocess.mark_process_dead(os.getpid())
+
+
+def _observe_many(child: Any, bounds: tuple[float, ...], values: list[float]) -> None:
+    """`child.observe(v)` for each value, with one mmap write per touched bucket: the same
+    bucket rule as Histogram.observe (the first upper bound >= v; above the last, +Inf)."""
+    counts = [0] * (len(bounds) + 1)
+    for v in values:
+        counts[bisect.bisect_left(bounds, v)] += 1
+    buckets = child._buckets  # prometheus-client's per-bucket values (non-cumulative, +Inf last)
+    for i, n in enumerate(counts):
+        if n:
+            buckets[i].inc(n)
+    child._sum.inc(sum(values))
 
 
 def exposition() -> bytes:

@@ -99,8 +99,13 @@ def check_against_rows(gw: Gateway, samples: dict[str, list], rows: list[dict]) 
     assert total(samples, "ekai_time_to_first_byte_seconds_count") == len(ok)
     assert total(samples, "ekai_request_duration_seconds_sum") == pytest.approx(
         sum(r["latency_ms"] for r in ok) / 1000, rel=1e-3)
-    le_inf = [s for s in samples["ekai_time_to_first_byte_seconds_bucket"] if s.labels["le"] == "+Inf"]
-    assert sum(s.value for s in le_inf) == len(ok)
+    for name, column in (("ekai_time_to_first_byte_seconds", "ttft_ms"), ("ekai_request_duration_seconds", "latency_ms")):
+        buckets = defaultdict(float)
+        for s in samples[name + "_bucket"]:
+            buckets[s.labels["le"]] += s.value
+        assert buckets["+Inf"] == len(ok)
+        for le, count in buckets.items():  # cumulative, as Prometheus reads them
+            assert count == sum(1 for r in ok if r[column] / 1000 <= float(le)), (name, le)
     assert total(samples, "ekai_usage_rows_written_total") == len(rows)
     assert total(samples, "ekai_usage_rows_failed_total") == 0
 
