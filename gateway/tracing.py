@@ -12,7 +12,10 @@ stays as measured, and the SDK's per-span work (ids, attributes, locks) happens 
 
 A collector that is down or slow never touches a request: the batch queue is bounded
 (`MAX_QUEUE` spans; beyond it the SDK drops spans), each export gives up after
-`EXPORT_TIMEOUT_S`, and both run in threads the request path never waits for.
+`EXPORT_TIMEOUT_S`, and both run in threads the request path never waits for. Nor does it cost
+CPU: once an export has failed, records are not turned into spans at all (they would only be
+dropped), except one span every `PROBE_SECONDS` that probes the collector; the first export that
+succeeds turns tracing back on. Spans of the requests in between are lost (logged, counted).
 
 Each span follows the GenAI semantic conventions (kind CLIENT: the gateway calling a model):
 name `chat {model}`; `gen_ai.operation.name` `chat`; `gen_ai.provider.name` (the configured
@@ -32,6 +35,7 @@ upstream attempt is an `ekai.upstream_attempt` event (`ekai.provider`, `ekai.out
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from gateway.pricing import pico_to_usd
@@ -42,6 +46,7 @@ MAX_QUEUE = 4096
 BATCH = 512
 SCHEDULE_MS = 1000
 EXPORT_TIMEOUT_S = 3.0
+PROBE_SECONDS = 5.0
 ATTEMPT = "ekai.upstream_attempt"
 
 
@@ -74,11 +79,38 @@ def span_attributes(r: Any) -> dict[str, Any]:
     return {k: v for k, v in attrs.items() if v is not None}
 
 
+def watched_exporter(endpoint: str) -> Any:
+    """The OTLP/HTTP exporter, remembering whether its last export reached the collector
+    (`.failing`). Built here so the SDK is imported only when tracing is on."""
+    from collections.abc import Sequence
+
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    class WatchedExporter(SpanExporter):
+        def __init__(self, inner: SpanExporter) -> None:
+            self.inner = inner
+            self.failing = False
+
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            result = self.inner.export(spans)
+            self.failing = result is not SpanExportResult.SUCCESS
+            return result
+
+        def shutdown(self) -> None:
+            self.inner.shutdown()
+
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            return self.inner.force_flush(timeout_millis)
+
+    return WatchedExporter(OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces", timeout=EXPORT_TIMEOUT_S))
+
+
 class Tracer:
     """A usage-writer observer that turns each record into a span and queues it for export."""
 
     def __init__(self, endpoint: str, store: Any) -> None:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.resources import SERVICE_NAME, Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -91,10 +123,13 @@ class Tracer:
         self._error = (Status, StatusCode.ERROR)
         resource = Resource.create({SERVICE_NAME: "ekai"})  # OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES win
         self.provider = TracerProvider(resource=resource)
-        exporter = OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces", timeout=EXPORT_TIMEOUT_S)
+        self.exporter = watched_exporter(endpoint)
+        self.dropped = 0  # records not traced while the collector was down
+        self._down = False
+        self._probe_at = 0.0
         self.provider.add_span_processor(
             BatchSpanProcessor(
-                exporter,
+                self.exporter,
                 max_queue_size=MAX_QUEUE,
                 max_export_batch_size=BATCH,
                 schedule_delay_millis=SCHEDULE_MS,
@@ -108,6 +143,22 @@ class Tracer:
         if configured != self._warned:
             self._warned = configured
             log.warning("telemetry.otlp_endpoint is now %s: takes effect when ekai restarts", configured)
+        if self.exporter.failing:
+            if not self._down:
+                self._down = True
+                log.warning("OTLP collector at %s does not answer: spans are dropped until it does "
+                            "(probed every %g s)", self.endpoint, PROBE_SECONDS)
+            now = time.monotonic()
+            if now < self._probe_at:
+                self.dropped += len(records)
+                return
+            self._probe_at = now + PROBE_SECONDS
+            self.dropped += len(records) - 1
+            records = records[:1]  # one span probes the collector
+        elif self._down:
+            self._down = False
+            log.warning("OTLP collector at %s answers again: %d requests were not traced",
+                        self.endpoint, self.dropped)
         for r in records:
             self._span(r)
 

@@ -131,6 +131,34 @@ def test_a_collector_that_is_down_costs_requests_nothing(fake, tmp_path, collect
             hole.close()
 
 
+def test_tracing_resumes_when_the_collector_comes_back(fake, tmp_path):
+    port = free_port()
+    with_telemetry(tmp_path, fake, f"http://127.0.0.1:{port}")
+    gw = Gateway(tmp_path, env=KEYS).start()
+    receiver = None
+    try:
+        deadline = time.monotonic() + 20
+        while "does not answer" not in gw.output():  # the first export fails (after its retries)
+            assert time.monotonic() < deadline
+            traffic(gw, fake)
+            time.sleep(0.2)
+        receiver = OTLPReceiver(port).start()
+        deadline = time.monotonic() + 20
+        late: list[str] = []
+        while not (set(late) and set(late) <= set(receiver.by_request_id())):
+            assert time.monotonic() < deadline, "tracing did not resume"
+            if "answers again" in gw.output():
+                late += traffic(gw, fake)  # traced again: every one of these gets its span
+            else:
+                traffic(gw, fake)  # a probe span goes out every few seconds
+            time.sleep(0.2)
+        assert "requests were not traced" in gw.output()
+    finally:
+        gw.stop()
+        if receiver is not None:
+            receiver.stop()
+
+
 def test_telemetry_endpoint_is_validated(fake, tmp_path):
     from gateway.config import ConfigError, load_config
 

@@ -22,7 +22,7 @@ def attributes(items: Any) -> dict[str, Any]:
 
 
 class OTLPReceiver:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.spans: list[dict[str, Any]] = []
         self.content_types: list[str] = []
         self.paths: list[str] = []
@@ -66,7 +66,7 @@ class OTLPReceiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
