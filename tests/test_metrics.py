@@ -45,6 +45,13 @@ def wait_scrape(gw: Gateway, predicate, timeout: float = 10.0, **kw) -> dict[str
         time.sleep(0.05)
 
 
+def save(path, text: str) -> None:
+    """As editors do: write aside, rename over (a watcher never reads a half-written file)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def traffic(gw: Gateway, fake) -> list[str]:
     """Both formats, streamed and not, a cross-format request, a fallback, client errors and an
     unknown model. Returns the request ids."""
@@ -154,11 +161,14 @@ def test_provider_cooling_gauge_and_config_reload_counters(fake, tmp_path):
         assert total(samples, "ekai_provider_cooling_down", provider="openai") == 0
 
         config = tmp_path / "ekai.yaml"
-        config.write_text(config.read_text().replace("sonnet: claude-sonnet-4-6", "sonnet: claude-haiku-4-5"))
-        wait_scrape(gw, lambda s: total(s, "ekai_config_reloads_total", result="applied") == 2)  # each worker
-        config.write_text(config.read_text() + "\nrouting: [broken\n")
+        good = config.read_text().replace("sonnet: claude-sonnet-4-6", "sonnet: claude-haiku-4-5")
+        save(config, good)
+        samples = wait_scrape(gw, lambda s: total(s, "ekai_config_reloads_total", result="applied") >= 2)
+        applied = total(samples, "ekai_config_reloads_total", result="applied")  # once per worker
+        assert total(samples, "ekai_config_reloads_total", result="rejected") == 0
+        save(config, good + "\nrouting: [broken\n")
         samples = wait_scrape(gw, lambda s: total(s, "ekai_config_reloads_total", result="rejected") >= 2)
-        assert total(samples, "ekai_config_reloads_total", result="applied") == 2
+        assert total(samples, "ekai_config_reloads_total", result="applied") == applied
         assert total(samples, "ekai_usage_queue_depth") == 0
     finally:
         gw.stop()
