@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
+from gateway import envfile
 from gateway.config import Config, ConfigError, load_config
 
 
@@ -67,6 +68,10 @@ def _prepare_metrics_dir() -> None:
     atexit.register(shutil.rmtree, made, True)
 
 
+def _access_log(cfg: Config) -> str:
+    return f"on stderr ({cfg.log_format})" if cfg.access_log else "off"
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     _prepare_metrics_dir()  # before gateway.app (and so prometheus_client) is imported
     cfg = _load(args.config)
@@ -87,7 +92,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if missing:
         print(f"ekai: providers without a key: {', '.join(missing)}")
         print(f"ekai: set a key in the environment or in {cfg.path.parent / '.env'} (read live, no restart)")
+    from_file = envfile.names_from_file(cfg.path)
+    if from_file:
+        print(f"ekai: from {cfg.path.parent / envfile.NAME}: {', '.join(from_file)}")  # names, never values
     print(f"ekai: usage database: {cfg.database}")
+    print(f"ekai: metrics at http://{host}:{port}/metrics; access log {_access_log(cfg)}; traces "
+          f"{'to ' + cfg.otlp_endpoint if cfg.otlp_endpoint else 'off (telemetry.otlp_endpoint)'}")
     sys.stdout.flush()
 
     from sanic import Sanic

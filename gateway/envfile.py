@@ -58,6 +58,12 @@ def effective_env(config_path: Path, base: Mapping[str, str] | None = None) -> d
     return merged
 
 
+def names_from_file(config_path: Path, base: Mapping[str, str] | None = None) -> list[str]:
+    """The names whose value comes from `.env` (the process does not have them): for messages."""
+    base = os.environ if base is None else base
+    return sorted(name for name in read(env_path(config_path)) if name not in base)
+
+
 def fingerprint(config_path: Path) -> str:
     """A salted digest of the file's bytes: changes when the file does, reveals nothing."""
     try:
