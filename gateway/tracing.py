@@ -15,7 +15,8 @@ A collector that is down or slow never touches a request: the batch queue is bou
 `EXPORT_TIMEOUT_S`, and both run in threads the request path never waits for. Nor does it cost
 CPU: once an export has failed, records are not turned into spans at all (they would only be
 dropped), except one span every `PROBE_SECONDS` that probes the collector; the first export that
-succeeds turns tracing back on. Spans of the requests in between are lost (logged, counted).
+succeeds turns tracing back on. Spans of the requests in between are lost (logged, counted). A
+collector that refuses connections when ekai starts counts as down from the start.
 
 Each span follows the GenAI semantic conventions (kind CLIENT: the gateway calling a model):
 name `chat {model}`; `gen_ai.operation.name` `chat`; `gen_ai.provider.name` (the configured
@@ -35,7 +36,10 @@ upstream attempt is an `ekai.upstream_attempt` event (`ekai.provider`, `ekai.out
 from __future__ import annotations
 
 import logging
+import socket
+import threading
 import time
+import urllib.parse
 from typing import Any
 
 from gateway.pricing import pico_to_usd
@@ -137,6 +141,17 @@ class Tracer:
             )
         )
         self.tracer = self.provider.get_tracer("ekai.gateway")
+        threading.Thread(target=self._first_probe, name="ekai-otlp-probe", daemon=True).start()
+
+    def _first_probe(self) -> None:
+        """A collector that refuses connections at start is down from the start: no span is built
+        until a probe span gets through (instead of the seconds the first export takes to fail)."""
+        url = urllib.parse.urlsplit(self.endpoint)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            socket.create_connection((url.hostname or "127.0.0.1", port), timeout=2).close()
+        except OSError:
+            self.exporter.failing = True
 
     def __call__(self, records: list[Any]) -> None:
         configured = self.store.config.otlp_endpoint
