@@ -30,7 +30,11 @@ from gateway.health import retry_after_seconds
 
 _OPENAI_REQUEST = frozenset({"openai-organization", "openai-project"})
 _ALWAYS_BACK = ("retry-after-ms", "x-should-retry", "request-id")
-_RATELIMIT_PREFIX = {"anthropic": "anthropic-ratelimit-", "openai": "x-ratelimit-"}
+_RATELIMIT_PREFIX = {  # by provider format
+    "anthropic": "anthropic-ratelimit-",
+    "openai": "x-ratelimit-",
+    "responses": "x-ratelimit-",
+}
 
 
 def client_headers(headers: Any) -> dict[str, str]:
