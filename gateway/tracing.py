@@ -125,7 +125,9 @@ class Tracer:
         self._warned: str | None = endpoint
         self._kind = SpanKind.CLIENT
         self._error = (Status, StatusCode.ERROR)
-        resource = Resource.create({SERVICE_NAME: "ekai"})  # OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES win
+        resource = Resource.create()  # reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES
+        if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
+            resource = resource.merge(Resource({SERVICE_NAME: "ekai"}))  # unless they name it
         self.provider = TracerProvider(resource=resource)
         self.exporter = watched_exporter(endpoint)
         self.dropped = 0  # records not traced while the collector was down

@@ -134,7 +134,7 @@ def test_a_collector_that_is_down_costs_requests_nothing(fake, tmp_path, collect
 def test_tracing_resumes_when_the_collector_comes_back(fake, tmp_path):
     port = free_port()
     with_telemetry(tmp_path, fake, f"http://127.0.0.1:{port}")
-    gw = Gateway(tmp_path, env=KEYS).start()
+    gw = Gateway(tmp_path, env={**KEYS, "OTEL_SERVICE_NAME": "gateway-eu-1"}).start()
     receiver = None
     try:
         deadline = time.monotonic() + 20
@@ -153,6 +153,7 @@ def test_tracing_resumes_when_the_collector_comes_back(fake, tmp_path):
                 traffic(gw, fake)  # a probe span goes out every few seconds
             time.sleep(0.2)
         assert "requests were not traced" in gw.output()
+        assert {s["resource"]["service.name"] for s in receiver.spans} == {"gateway-eu-1"}  # the standard variable wins
     finally:
         gw.stop()
         if receiver is not None:
