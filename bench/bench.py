@@ -63,13 +63,24 @@ QUESTION = "Is Santa real? Answer briefly, and say why people tell the story to 
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    fmt: str  # 'openai' | 'anthropic'
+    fmt: str  # 'openai' | 'anthropic' | 'responses'
     stream: bool
     model: str
 
     def body(self) -> bytes:
-        if self.fmt == "openai":
+        if self.fmt == "responses":
             data: dict[str, Any] = {
+                "model": self.model,
+                "instructions": SYSTEM,
+                "input": QUESTION,
+                "max_output_tokens": 256,
+                "temperature": 0.2,
+            }
+            if self.stream:
+                data["stream"] = True
+            return json.dumps(data, separators=(",", ":")).encode()
+        if self.fmt == "openai":
+            data = {
                 "model": self.model,
                 "messages": [
                     {"role": "system", "content": SYSTEM},
@@ -94,16 +105,26 @@ class Scenario:
         return json.dumps(data, separators=(",", ":")).encode()
 
     def headers(self) -> dict[str, str]:
+        """What real clients send, identity included (gateway.identity reads it on every request):
+        Anthropic as Claude Code with its session header, OpenAI as the Python SDK with
+        x-ekai-session and x-ekai-tags."""
         h = {"content-type": "application/json"}
         if self.fmt == "anthropic":
             h["anthropic-version"] = "2023-06-01"
+            h["user-agent"] = "claude-cli/2.1.332 (external, sdk-cli)"
+            h["x-claude-code-session-id"] = "2a44ca10-4665-4db6-93c1-565666213fa7"
+        else:
+            h["user-agent"] = "OpenAI/Python 3.63.0"
+            h["x-ekai-session"] = "bench-session-1"
+            h["x-ekai-tags"] = "team=bench,env=local"
         return h
 
     def gateway_path(self) -> str:
-        return "/v1/chat/completions" if self.fmt == "openai" else "/v1/messages"
+        return {"openai": "/v1/chat/completions", "responses": "/v1/responses"}.get(self.fmt, "/v1/messages")
 
     def direct_path(self) -> str:
-        return "/openai/v1/chat/completions" if self.fmt == "openai" else "/anthropic/v1/messages"
+        paths = {"openai": "/openai/v1/chat/completions", "responses": "/openai/v1/responses"}
+        return paths.get(self.fmt, "/anthropic/v1/messages")
 
     def complete(self, tail: bytes) -> bool:
         """Did the reply end the way a good reply of this kind ends?"""
@@ -111,6 +132,8 @@ class Scenario:
             return tail.endswith(b"}")
         if self.fmt == "openai":
             return tail.endswith(b"data: [DONE]\n\n")
+        if self.fmt == "responses":
+            return tail.endswith(b'"status":"completed"}}\n\n')  # response.completed (fake_upstream)
         return b"message_stop" in tail
 
 
@@ -119,6 +142,12 @@ SCENARIOS = [
     Scenario("openai-stream", "openai", True, "gpt-4o-mini"),
     Scenario("anthropic", "anthropic", False, "claude-haiku-4-5"),
     Scenario("anthropic-stream", "anthropic", True, "claude-haiku-4-5"),
+]
+# Responses API passthrough (OpenAI client -> a provider serving /responses): only when asked for
+# with --scenario, so default runs stay comparable with trees that predate the route.
+EXTRA_SCENARIOS = [
+    Scenario("responses", "responses", False, "gpt-4o-mini"),
+    Scenario("responses-stream", "responses", True, "gpt-4o-mini"),
 ]
 
 
@@ -825,8 +854,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scenario",
         action="append",
-        choices=[s.name for s in SCENARIOS],
-        help="only these scenarios (repeatable; default all four)",
+        choices=[s.name for s in SCENARIOS + EXTRA_SCENARIOS],
+        help="only these scenarios (repeatable; default the four same-format Chat and Messages ones; "
+        "responses, responses-stream on request)",
     )
     parser.add_argument(
         "--gateway-src",
@@ -858,7 +888,9 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers,
         gateway_src=args.gateway_src.resolve(),
         config_extra=args.config_extra,
-        scenarios=[s for s in SCENARIOS if not args.scenario or s.name in args.scenario],
+        scenarios=[s for s in SCENARIOS + EXTRA_SCENARIOS if s.name in args.scenario]
+        if args.scenario
+        else SCENARIOS,
     )
     passes = {"off": [False], "on": [True], "both": [False, True]}[args.pin]
     if any(passes) and (os.cpu_count() or 1) < 2:

@@ -25,7 +25,7 @@ from sanic.exceptions import RequestCancelled
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse
 
-from gateway import accesslog, metrics, proxy, tracing
+from gateway import accesslog, formats, metrics, proxy, tracing
 from gateway.config import Config, load_config
 from gateway.errors import ClientFormat, error_body
 from gateway.handlers import bp
@@ -45,7 +45,8 @@ def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 def client_format(path: str) -> ClientFormat:
-    return "anthropic" if path.startswith(("/v1/messages", "/v1/v1/messages")) else "openai"
+    """The API a path belongs to (gateway.formats.for_path), for errors raised before a handler."""
+    return formats.for_path(path)  # type: ignore[return-value]
 
 
 class GatewayErrorHandler(ErrorHandler):

@@ -20,10 +20,13 @@ from typing import Any, Protocol
 
 import orjson
 
-from gateway import translate
+from gateway import formats, translate
 from gateway.errors import ClientError, ClientFormat, UpstreamError, error_body, error_types
+from gateway.formats import chat as chat_fmt
+from gateway.formats import responses as responses_fmt
 from gateway.routing import Target
 from gateway.sse import SSEEvent, frame
+from gateway.translate import responses_api as rapi
 
 _DONE = b"data: [DONE]\n\n"
 
@@ -34,6 +37,9 @@ def _dumps(obj: Any) -> bytes:
 
 class StreamRelay(Protocol):
     error: str | None  # set when the stream failed (mid-stream error or cut short)
+
+    @property
+    def complete(self) -> bool: ...  # the stream's successful end has been produced
 
     def feed(self, ev: SSEEvent) -> list[bytes]: ...
 
@@ -67,6 +73,22 @@ def _upstream_message(data: Any, text: str) -> str:
             return data["message"]
     text = text.strip()
     return text[:500] if text else "upstream error with an empty body"
+
+
+def openai_family_error(status: int, data: Any, text: str) -> dict[str, Any]:
+    """An OpenAI-family provider's error (Chat Completions or Responses) for an OpenAI-shaped
+    client: its own `error` object kept (param and code included), completed where it lacks."""
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        if {"message", "type", "param", "code"} <= data["error"].keys():
+            return data  # already complete: forwarded as the provider sent it (byte for byte, proxy)
+        err = dict(data["error"])
+        err.setdefault("type", error_types(status)[1])
+        err.setdefault("param", None)
+        err.setdefault("code", None)
+        if not isinstance(err.get("message"), str):
+            err["message"] = _upstream_message(data, text)
+        return {"error": err}
+    return error_body("openai", status, _upstream_message(data, text))
 
 
 # --- same format ----------------------------------------------------------------------------
@@ -111,6 +133,10 @@ class OpenAIRelay:
                 return []
         return [ev.raw]
 
+    @property
+    def complete(self) -> bool:
+        return self.done and self.error is None
+
     def finish(self) -> list[bytes]:
         if self.done or self.error:
             return []
@@ -145,6 +171,10 @@ class AnthropicRelay:
             self.stopped = True
         return [ev.raw]
 
+    @property
+    def complete(self) -> bool:
+        return self.stopped and self.error is None
+
     def finish(self) -> list[bytes]:
         if self.stopped:
             return []
@@ -175,17 +205,7 @@ class OpenAIPassthrough:
         return raw
 
     def error_body(self, status: int, data: Any, text: str) -> dict[str, Any]:
-        if isinstance(data, dict) and isinstance(data.get("error"), dict):
-            if {"message", "type", "param", "code"} <= data["error"].keys():
-                return data  # already complete: forwarded as the provider sent it
-            err = dict(data["error"])
-            err.setdefault("type", error_types(status)[1])
-            err.setdefault("param", None)
-            err.setdefault("code", None)
-            if not isinstance(err.get("message"), str):
-                err["message"] = _upstream_message(data, text)
-            return {"error": err}
-        return error_body("openai", status, _upstream_message(data, text))
+        return openai_family_error(status, data, text)
 
     def relay(self, body: dict[str, Any], target: Target) -> StreamRelay:
         options = body.get("stream_options")
@@ -223,7 +243,37 @@ class AnthropicPassthrough:
 
 
 def _translation_error(exc: Exception) -> ClientError:
-    return ClientError(str(exc), param=getattr(exc, "param", None))
+    """A request the target cannot take: 400 naming the parameter, with the translator's code."""
+    code = getattr(exc, "code", None) or "unsupported_parameter"
+    return ClientError(str(exc), param=getattr(exc, "param", None), code=code)
+
+
+_STATUS_BY_ANTHROPIC_TYPE = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
+def anthropic_reply_error(data: dict[str, Any]) -> UpstreamError | None:
+    """An Anthropic reply that is an error in a 200 (`{"type": "error", ...}`): an upstream error
+    with the status its type stands for (unknown or `api_error`: 502), for the client to see as
+    one, never a success or an internal error."""
+    if data.get("type") != "error":
+        return None
+    err = data.get("error")
+    kind = err.get("type") if isinstance(err, dict) else None
+    status = _STATUS_BY_ANTHROPIC_TYPE.get(kind if isinstance(kind, str) else "", 502)
+    body = translate.anthropic_error_to_openai(status, data, "")
+    return UpstreamError(
+        f"upstream error in a 200 reply: {_upstream_message(data, '')}", status=status, body=body
+    )
 
 
 class OpenAIToAnthropic:
@@ -239,6 +289,9 @@ class OpenAIToAnthropic:
             raise _translation_error(exc) from exc
 
     def response_body(self, raw: bytes, data: dict[str, Any], target: Target) -> bytes:
+        error = anthropic_reply_error(data)
+        if error is not None:
+            raise error
         return _dumps(translate.anthropic_to_openai_response(data, model=target.upstream_model))
 
     def error_body(self, status: int, data: Any, text: str) -> dict[str, Any]:
@@ -249,7 +302,7 @@ class OpenAIToAnthropic:
         asked = isinstance(options, dict) and options.get("include_usage") is True
         return _TranslatingRelay(
             translate.AnthropicToOpenAIStream(model=target.upstream_model, include_usage=asked),
-            anthropic_upstream=True,
+            upstream="anthropic",
         )
 
 
@@ -265,7 +318,7 @@ class AnthropicToOpenAI:
     def request_body(self, body: dict[str, Any], raw: bytes, target: Target, stream: bool) -> bytes:
         try:
             out, self.tool_names = translate.anthropic_to_openai_request(
-                body, model=target.upstream_model, provider=target.provider.name
+                body, model=target.upstream_model, provider=target.provider.dialect
             )
         except translate.TranslationError as exc:
             raise _translation_error(exc) from exc
@@ -276,7 +329,7 @@ class AnthropicToOpenAI:
             message = translate.openai_to_anthropic_response(
                 data,
                 model=target.upstream_model,
-                provider=target.provider.name,
+                provider=target.provider.dialect,
                 tool_names=self.tool_names,
             )
         except translate.UpstreamError as exc:  # an error reported inside a 200 body
@@ -290,19 +343,22 @@ class AnthropicToOpenAI:
         return _TranslatingRelay(
             translate.OpenAIToAnthropicStream(
                 model=target.upstream_model,
-                provider=target.provider.name,
+                provider=target.provider.dialect,
                 tool_names=self.tool_names,
             ),
-            anthropic_upstream=False,
+            upstream="openai",
         )
 
 
 class _TranslatingRelay:
-    """Adapts a translator state machine (gateway.translate.streams) to StreamRelay."""
+    """Adapts a translator state machine (gateway.translate.streams) to StreamRelay.
 
-    def __init__(self, machine: Any, *, anthropic_upstream: bool) -> None:
+    `upstream` is the provider's wire format; its module says how an event is handed to the
+    machine (`machine_args`) and which events are errors (`stream_error`)."""
+
+    def __init__(self, machine: Any, *, upstream: str) -> None:
         self.machine = machine
-        self.anthropic_upstream = anthropic_upstream
+        self.upstream = formats.FORMATS[upstream]  # how its events reach the machine, which are errors
         self.error: str | None = None
         self.closed = False
 
@@ -314,24 +370,22 @@ class _TranslatingRelay:
         data = ev.json()
         if not isinstance(data, dict):
             return []
-        if self.anthropic_upstream:
-            if ev.event == "error" or data.get("type") == "error":
-                raw_err = data.get("error")
-                err: dict[str, Any] = raw_err if isinstance(raw_err, dict) else {}
-                return self.fail(_upstream_message(data, ev.data), str(err.get("type") or "api_error"))
-            out: list[bytes] = self.machine.feed(ev.event or data.get("type"), data)
-        else:
-            if data.get("error"):
-                return self.fail(_upstream_message(data, ev.data))
-            out = self.machine.feed(data)
+        error = self.upstream.stream_error(ev.event, data)
+        if error is not None:
+            return self.fail(*error)
+        out: list[bytes] = self.machine.feed(*self.upstream.machine_args(ev.event, data))
         self._note_error(out)
         return out
 
     def _note_error(self, frames: list[bytes]) -> None:
         for f in frames:
-            if f.startswith((b"event: error", b'data: {"error"')):
+            if f.startswith(_ERROR_FRAMES) or b'"type":"response.failed"' in f[:80]:
                 self.error = self.error or "the provider reported an error mid-stream"
                 self.closed = True
+
+    @property
+    def complete(self) -> bool:
+        return self.closed and self.error is None
 
     def finish(self) -> list[bytes]:
         if self.closed:
@@ -350,7 +404,393 @@ class _TranslatingRelay:
         return out
 
 
-def bridge_for(client: ClientFormat, provider_format: str) -> Bridge:
-    if client == "openai":
-        return OpenAIPassthrough() if provider_format == "openai" else OpenAIToAnthropic()
-    return AnthropicPassthrough() if provider_format == "anthropic" else AnthropicToOpenAI()
+_ERROR_FRAMES = (b"event: error", b'data: {"error"', b"event: response.failed", b'data: {"type":"error"')
+
+
+def _chat_chunks(frames: list[bytes]) -> list[dict[str, Any] | None]:
+    """The chunks inside Chat Completions frames (None for `[DONE]`); comments are dropped."""
+    chunks: list[dict[str, Any] | None] = []
+    for f in frames:
+        for block in f.split(b"\n\n"):
+            if not block.startswith(b"data: "):
+                continue
+            payload = block[6:].strip()
+            if payload == b"[DONE]":
+                chunks.append(None)
+                continue
+            data = orjson.loads(payload)
+            if isinstance(data, dict):
+                chunks.append(data)
+    return chunks
+
+
+class ComposedStream:
+    """Two stream machines through Chat Completions: `first` turns the upstream's events into
+    chat chunk frames, `second` turns chat chunks into the client's frames. Only the
+    cross-format paths that have no direct translator pay for the intermediate frames."""
+
+    def __init__(self, first: Any, second: Any) -> None:
+        self.first = first
+        self.second = second
+        self.over = False
+
+    def _through(self, frames: list[bytes]) -> list[bytes]:
+        out: list[bytes] = []
+        for chunk in _chat_chunks(frames):
+            if self.over:
+                break
+            if chunk is None:
+                continue  # [DONE]: the second machine ends in finish()
+            err = chunk.get("error")
+            if err:
+                self.over = True
+                message = err.get("message") if isinstance(err, dict) else str(err)
+                kind = err.get("type") if isinstance(err, dict) else None
+                out += self.second.error(str(message), str(kind or "server_error"))
+                continue
+            out += self.second.feed(chunk)
+        return out
+
+    def feed(self, *args: Any) -> list[bytes]:
+        return self._through(self.first.feed(*args))
+
+    def finish(self) -> list[bytes]:
+        out = self._through(self.first.finish())
+        if not self.over:
+            self.over = True
+            out += self.second.finish()
+        return out
+
+    def error(self, message: str, kind: str = "api_error") -> list[bytes]:
+        if self.over:
+            return []
+        self.over = True
+        out: list[bytes] = self.second.error(message, kind)
+        return out
+
+
+# --- the Responses API ------------------------------------------------------------------------
+
+
+class ResponsesRelay:
+    """Forwards a Responses stream event by event; ends it with `response.failed` if it breaks.
+
+    The stream is over at `response.completed` / `response.incomplete` (success) or
+    `response.failed` / `error` (the provider's failure, recorded). Only the event names are
+    read (the `event:` line; the payload's `type` where a server omits it); `response.created`
+    is parsed once so a failure the gateway adds can name the response."""
+
+    def __init__(self) -> None:
+        self.ended = False
+        self.error: str | None = None
+        self.response: dict[str, Any] = {}
+        self.last: SSEEvent | None = None
+
+    def feed(self, ev: SSEEvent) -> list[bytes]:
+        if self.ended:
+            return []
+        if ev.data is None:
+            return [b": keep-alive\n\n"] if ev.raw.startswith(b":") else []
+        kind = responses_fmt.event_type(ev)
+        if kind in ("response.completed", "response.incomplete"):
+            self.ended = True
+        elif kind == "response.failed" or kind == "error":
+            self.ended = True
+            data = ev.json()
+            inner = data.get("response") if isinstance(data, dict) and kind == "response.failed" else data
+            self.error = _upstream_message(inner if isinstance(inner, dict) else {}, ev.data)
+        elif kind == "response.created":
+            data = ev.json()
+            if isinstance(data, dict) and isinstance(data.get("response"), dict):
+                self.response = data["response"]
+        self.last = ev
+        return [ev.raw]
+
+    @property
+    def complete(self) -> bool:
+        return self.ended and self.error is None
+
+    def finish(self) -> list[bytes]:
+        if self.ended:
+            return []
+        return self.fail("the provider's stream ended before the response was complete")
+
+    def fail(self, message: str, kind: str = "server_error") -> list[bytes]:
+        if self.ended:
+            return []
+        self.ended = True
+        self.error = message
+        last = self.last.json() if self.last is not None else None
+        seq = last.get("sequence_number") if isinstance(last, dict) else None
+        return [failed_event(self.response, message, kind, (seq + 1) if isinstance(seq, int) else 0)]
+
+
+def failed_event(response: dict[str, Any], message: str, kind: str, sequence_number: int) -> bytes:
+    """A `response.failed` event ending a Responses stream the gateway has to cut short."""
+    failed = {
+        "id": "resp_failed",
+        "object": "response",
+        "created_at": 0,
+        "model": "",
+        "output": [],
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        **response,
+        "status": "failed",
+        "error": {
+            "code": "server_error" if kind in ("api_error", "server_error") else kind,
+            "message": message,
+        },
+        "incomplete_details": None,
+        "usage": None,
+    }
+    payload = {"type": "response.failed", "sequence_number": sequence_number, "response": failed}
+    return frame(payload, "response.failed")
+
+
+def _check_previous_response(body: dict[str, Any], target: Target) -> None:
+    """A translated provider holds no earlier responses: say so rather than drop the field."""
+    previous = body.get("previous_response_id")
+    if previous is not None:
+        raise ClientError(
+            f"'previous_response_id' ({previous!r}) needs the provider that stored that response; "
+            f"{target.provider.name} serves {target.upstream_model} through translation and holds "
+            "none. Send the whole conversation in 'input' (with store=false, as Codex does).",
+            param="previous_response_id",
+            code="previous_response_not_found",
+        )
+
+
+class ResponsesPassthrough:
+    """A Responses client, a provider serving the Responses API: bytes through."""
+
+    client: ClientFormat = "responses"
+    same_format = True
+
+    def request_body(self, body: dict[str, Any], raw: bytes, target: Target, stream: bool) -> bytes:
+        if body["model"] == target.upstream_model:
+            return raw  # nothing to change: the client's bytes go as they came
+        return _dumps({**body, "model": target.upstream_model})
+
+    def response_body(self, raw: bytes, data: dict[str, Any], target: Target) -> bytes:
+        return raw
+
+    def error_body(self, status: int, data: Any, text: str) -> dict[str, Any]:
+        return openai_family_error(status, data, text)
+
+    def relay(self, body: dict[str, Any], target: Target) -> StreamRelay:
+        return ResponsesRelay()
+
+
+class ResponsesToChat:
+    """A Responses client, a Chat Completions provider (xAI, OpenRouter, any compatible server)."""
+
+    client: ClientFormat = "responses"
+    same_format = False
+
+    def __init__(self) -> None:
+        self.request: dict[str, Any] = {}
+
+    def request_body(self, body: dict[str, Any], raw: bytes, target: Target, stream: bool) -> bytes:
+        _check_previous_response(body, target)
+        self.request = body
+        try:
+            out = rapi.responses_to_chat_request(body, model=target.upstream_model)
+        except translate.TranslationError as exc:
+            raise _translation_error(exc) from exc
+        if stream:
+            out["stream_options"] = {**(out.get("stream_options") or {}), "include_usage": True}
+        return _dumps(out)
+
+    def response_body(self, raw: bytes, data: dict[str, Any], target: Target) -> bytes:
+        if isinstance(data.get("usage"), dict):
+            data = {**data, "usage": chat_fmt.canonical_usage(data["usage"], target.provider.quirks)}
+        return _dumps(_chat_to_responses(data, target, self.request))
+
+    def error_body(self, status: int, data: Any, text: str) -> dict[str, Any]:
+        return openai_family_error(status, data, text)
+
+    def relay(self, body: dict[str, Any], target: Target) -> StreamRelay:
+        machine: Any = rapi.ChatToResponsesStream(target.upstream_model, body)
+        if target.provider.quirks.reasoning_outside_completion:
+            machine = _CanonicalUsage(machine, target)
+        return _TranslatingRelay(machine, upstream="openai")
+
+
+class _CanonicalUsage:
+    """Feeds a Chat Completions stream machine usage as OpenAI counts it (gateway.dialects)."""
+
+    def __init__(self, machine: Any, target: Target) -> None:
+        self.machine = machine
+        self.quirks = target.provider.quirks
+        self.finish = machine.finish
+        self.error = machine.error
+
+    def feed(self, chunk: dict[str, Any]) -> list[bytes]:
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            chunk = {**chunk, "usage": chat_fmt.canonical_usage(usage, self.quirks)}
+        out: list[bytes] = self.machine.feed(chunk)
+        return out
+
+
+def _chat_to_responses(data: dict[str, Any], target: Target, request: dict[str, Any]) -> dict[str, Any]:
+    try:
+        out: dict[str, Any] = rapi.chat_to_responses_response(
+            data, model=target.upstream_model, request=request
+        )
+    except translate.UpstreamError as exc:  # an error reported inside a 200 body
+        raise UpstreamError(str(exc), status=exc.status, body=exc.openai_body()) from exc
+    return out
+
+
+class ResponsesToAnthropic:
+    """A Responses client, an Anthropic provider: through Chat Completions, both ways."""
+
+    client: ClientFormat = "responses"
+    same_format = False
+
+    def __init__(self) -> None:
+        self.request: dict[str, Any] = {}
+
+    def request_body(self, body: dict[str, Any], raw: bytes, target: Target, stream: bool) -> bytes:
+        _check_previous_response(body, target)
+        self.request = body
+        try:
+            chat = rapi.responses_to_chat_request(body, model=target.upstream_model)
+            return _dumps(translate.openai_to_anthropic_request(chat, model=target.upstream_model))
+        except translate.TranslationError as exc:
+            raise _translation_error(exc) from exc
+
+    def response_body(self, raw: bytes, data: dict[str, Any], target: Target) -> bytes:
+        error = anthropic_reply_error(data)
+        if error is not None:
+            raise error
+        chat = translate.anthropic_to_openai_response(data, model=target.upstream_model)
+        return _dumps(_chat_to_responses(chat, target, self.request))
+
+    def error_body(self, status: int, data: Any, text: str) -> dict[str, Any]:
+        return translate.anthropic_error_to_openai(status, data if isinstance(data, dict) else None, text)
+
+    def relay(self, body: dict[str, Any], target: Target) -> StreamRelay:
+        first = translate.AnthropicToOpenAIStream(model=target.upstream_model, include_usage=True)
+        second = rapi.ChatToResponsesStream(target.upstream_model, body)
+        return _TranslatingRelay(ComposedStream(first, second), upstream="anthropic")
+
+
+class ChatToResponses:
+    """A Chat Completions client, a model served only through the Responses API."""
+
+    client: ClientFormat = "openai"
+    same_format = False
+
+    def request_body(self, body: dict[str, Any], raw: bytes, target: Target, stream: bool) -> bytes:
+        try:
+            return _dumps(rapi.chat_to_responses_request(body, model=target.upstream_model))
+        except translate.TranslationError as exc:
+            raise _translation_error(exc) from exc
+
+    def response_body(self, raw: bytes, data: dict[str, Any], target: Target) -> bytes:
+        return _dumps(_responses_to_chat(data, target))
+
+    def error_body(self, status: int, data: Any, text: str) -> dict[str, Any]:
+        return openai_family_error(status, data, text)
+
+    def relay(self, body: dict[str, Any], target: Target) -> StreamRelay:
+        options = body.get("stream_options")
+        asked = isinstance(options, dict) and options.get("include_usage") is True
+        return _TranslatingRelay(
+            rapi.ResponsesToChatStream(target.upstream_model, asked), upstream="responses"
+        )
+
+
+def _responses_to_chat(data: dict[str, Any], target: Target) -> dict[str, Any]:
+    if data.get("status") == "failed" or (data.get("error") and not data.get("output")):
+        err = data.get("error")
+        message = _upstream_message({"error": err} if err else data, "")
+        raise UpstreamError(
+            f"upstream error in a 200 reply: {message}", status=502, body=error_body("openai", 502, message)
+        )
+    out: dict[str, Any] = rapi.responses_to_chat_response(data, model=target.upstream_model)
+    return out
+
+
+class AnthropicToResponses:
+    """A Messages client (Claude Code), a model served only through the Responses API: through
+    Chat Completions, both ways."""
+
+    client: ClientFormat = "anthropic"
+    same_format = False
+
+    def __init__(self) -> None:
+        self.tool_names: Any = None
+
+    def request_body(self, body: dict[str, Any], raw: bytes, target: Target, stream: bool) -> bytes:
+        try:
+            chat, self.tool_names = translate.anthropic_to_openai_request(
+                body, model=target.upstream_model, provider=target.provider.dialect
+            )
+            return _dumps(rapi.chat_to_responses_request(chat, model=target.upstream_model))
+        except translate.TranslationError as exc:
+            raise _translation_error(exc) from exc
+
+    def response_body(self, raw: bytes, data: dict[str, Any], target: Target) -> bytes:
+        chat = _responses_to_chat(data, target)
+        try:
+            message = translate.openai_to_anthropic_response(
+                chat,
+                model=target.upstream_model,
+                provider=target.provider.dialect,
+                tool_names=self.tool_names,
+            )
+        except translate.UpstreamError as exc:
+            raise UpstreamError(str(exc), status=exc.status, body=exc.anthropic_body()) from exc
+        return _dumps(message)
+
+    def error_body(self, status: int, data: Any, text: str) -> dict[str, Any]:
+        return translate.openai_error_to_anthropic(status, data if isinstance(data, dict) else None, text)
+
+    def relay(self, body: dict[str, Any], target: Target) -> StreamRelay:
+        first = rapi.ResponsesToChatStream(target.upstream_model, True)
+        second = translate.OpenAIToAnthropicStream(
+            model=target.upstream_model, provider=target.provider.dialect, tool_names=self.tool_names
+        )
+        return _TranslatingRelay(ComposedStream(first, second), upstream="responses")
+
+
+# --- the registry -----------------------------------------------------------------------------
+
+# (client format, upstream format) -> the bridge class (instantiated per request: some keep state)
+BRIDGES: dict[tuple[str, str], type[Any]] = {
+    ("openai", "openai"): OpenAIPassthrough,
+    ("openai", "anthropic"): OpenAIToAnthropic,
+    ("openai", "responses"): ChatToResponses,
+    ("anthropic", "anthropic"): AnthropicPassthrough,
+    ("anthropic", "openai"): AnthropicToOpenAI,
+    ("anthropic", "responses"): AnthropicToResponses,
+    ("responses", "responses"): ResponsesPassthrough,
+    ("responses", "openai"): ResponsesToChat,
+    ("responses", "anthropic"): ResponsesToAnthropic,
+}
+
+_missing = [(c, u) for c in formats.FORMATS for u in formats.FORMATS if (c, u) not in BRIDGES]
+if _missing:  # a format without its bridges is an error when the gateway starts
+    raise ImportError(f"no bridge for (client, upstream) format pairs: {_missing}")
+
+
+def upstream_format(client: str, target: Target) -> str:
+    """The wire format a request is sent in: the provider's, except that a provider serving the
+    Responses API too gets a Responses client's request as is, and a model whose price entry says
+    `format: responses` is sent only through the Responses API."""
+    provider = target.provider
+    if provider.format != "openai":
+        return provider.format
+    if target.price is not None and target.price.responses_only:
+        return "responses"
+    return "responses" if client == "responses" and provider.responses else "openai"
+
+
+def bridge_for(client: ClientFormat, upstream: str) -> Bridge:
+    bridge: Bridge = BRIDGES[(client, upstream)]()
+    return bridge

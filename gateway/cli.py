@@ -138,7 +138,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"price tables: {files}")
     for p in cfg.providers.values():
         state = "ready" if p.usable else f"no key (set {p.api_key_env})"
-        print(f"provider {p.name:<12} {p.format:<9} {p.base_url}  {state}")
+        wire = f"{p.format}+responses" if p.responses and p.format == "openai" else p.format
+        print(f"provider {p.name:<12} {wire:<16} {p.dialect:<10} {p.base_url}  {state}")
     print()
     rows = routing_table(cfg)
     width = max((len(m) for m, _, _ in rows), default=5)

@@ -22,27 +22,40 @@ from typing import Any, Literal
 import yaml
 
 from gateway import envfile
+from gateway.dialects import DEFAULT_DIALECT, DIALECTS, Dialect
 from gateway.pricing import Price, PriceEntry, Rates, Tier, price_version
 
-ProviderFormat = Literal["openai", "anthropic"]
+ProviderFormat = Literal["openai", "anthropic", "responses"]
+PROVIDER_FORMATS = ("openai", "anthropic", "responses")
 Path_ = tuple[str | int, ...]
 
-DEFAULT_PROVIDERS: dict[str, dict[str, str]] = {
+DEFAULT_PROVIDERS: dict[str, dict[str, Any]] = {
     "anthropic": {
         "format": "anthropic",
         "base_url": "https://api.anthropic.com",
         "api_key_env": "ANTHROPIC_API_KEY",
+        "dialect": "anthropic",
     },
     "openai": {
         "format": "openai",
         "base_url": "https://api.openai.com/v1",
         "api_key_env": "OPENAI_API_KEY",
+        "dialect": "openai",
+        "responses": True,
     },
-    "xai": {"format": "openai", "base_url": "https://api.x.ai/v1", "api_key_env": "XAI_API_KEY"},
+    "xai": {
+        "format": "openai",
+        "base_url": "https://api.x.ai/v1",
+        "api_key_env": "XAI_API_KEY",
+        "dialect": "xai",
+        "responses": True,
+    },
     "openrouter": {
         "format": "openai",
         "base_url": "https://openrouter.ai/api/v1",
         "api_key_env": "OPENROUTER_API_KEY",
+        "dialect": "openrouter",
+        "responses": True,
     },
 }
 DEFAULT_PINS: dict[str, list[str]] = {"grok-*": ["xai"]}
@@ -64,6 +77,12 @@ class Provider:
     api_key_env: str | None
     api_key: str | None = field(default=None, repr=False)  # never printed, never logged
     headers: Mapping[str, str] = field(default_factory=dict)
+    dialect: str = DEFAULT_DIALECT  # gateway.dialects: the provider's quirks, as data
+    responses: bool = False  # also serves the Responses API at {base_url}/responses
+
+    @property
+    def quirks(self) -> Dialect:
+        return DIALECTS[self.dialect]
 
     @property
     def usable(self) -> bool:
@@ -396,10 +415,24 @@ def _providers(c: _Checker, raw: Any, env: Mapping[str, str]) -> dict[str, Provi
         values = c.mapping(spec, at, optional=False)
         if not values:
             continue
-        c.keys(values, at, {"format", "base_url", "api_key_env", "headers"})
+        c.keys(values, at, {"format", "base_url", "api_key_env", "headers", "dialect", "responses"})
         fmt = values.get("format")
-        if fmt not in ("openai", "anthropic"):
-            c.fail((*at, "format"), "must be 'openai' or 'anthropic'")
+        if fmt not in PROVIDER_FORMATS:
+            c.fail((*at, "format"), "must be 'openai', 'anthropic' or 'responses'")
+            continue
+        dialect = values.get("dialect", "anthropic" if fmt == "anthropic" else DEFAULT_DIALECT)
+        if dialect not in DIALECTS or (dialect == "anthropic") != (fmt == "anthropic"):
+            allowed = (
+                "anthropic" if fmt == "anthropic" else ", ".join(d for d in DIALECTS if d != "anthropic")
+            )
+            c.fail((*at, "dialect"), f"must be one of: {allowed} (got {dialect!r})")
+            continue
+        responses = values.get("responses", fmt == "responses")
+        if not isinstance(responses, bool):
+            c.fail((*at, "responses"), "must be true or false")
+            continue
+        if responses and fmt == "anthropic":
+            c.fail((*at, "responses"), "an Anthropic-format provider does not serve the Responses API")
             continue
         base_url = c.string(values.get("base_url"), (*at, "base_url"))
         if base_url is None:
@@ -418,6 +451,8 @@ def _providers(c: _Checker, raw: Any, env: Mapping[str, str]) -> dict[str, Provi
             api_key_env=key_env,
             api_key=env.get(key_env) or None if key_env else None,
             headers={str(k): str(v) for k, v in headers.items()},
+            dialect=dialect,
+            responses=responses or fmt == "responses",
         )
     return result
 
@@ -440,7 +475,7 @@ def _expand(folder: Path, patterns: list[str]) -> list[Path]:
 # surely a per-token price pasted into a per-million table (a 1,000,000x error, Bifrost #5243).
 PER_TOKEN_SUSPICION = Decimal("0.0005")
 _RATE_KEYS = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
-_ENTRY_KEYS = {*_RATE_KEYS, "id", "tiers", "user", "note"}
+_ENTRY_KEYS = {*_RATE_KEYS, "id", "tiers", "user", "note", "format"}
 
 
 def _load_prices(
@@ -464,6 +499,12 @@ def _load_prices(
         table = prices.setdefault(provider, {})
         for model, spec in c.mapping(root.get("models"), ("models",)).items():
             entry = _price_entry(c, provider, str(model), spec)
+            if entry is not None and entry.responses_only and providers[provider].format == "anthropic":
+                c.fail(
+                    ("models", str(model), "format"),
+                    f"{provider} speaks Anthropic Messages, not the Responses API",
+                )
+                continue
             if entry is not None:
                 table[entry.model] = entry
     ids: dict[str, dict[str, PriceEntry]] = {
@@ -531,6 +572,13 @@ def _price_entry(c: _Checker, provider: str, model: str, spec: Any) -> PriceEntr
     if not isinstance(model_id, str) or not model_id:
         c.fail((*at, "id"), "must be a non-empty string")
         return None
+    wire = values.get("format")
+    if wire is not None and wire != "responses":
+        c.fail(
+            (*at, "format"),
+            "the only model-level format is 'responses' (served only through the Responses API)",
+        )
+        return None
     if base is None:
         return None
     return PriceEntry(
@@ -541,4 +589,5 @@ def _price_entry(c: _Checker, provider: str, model: str, spec: Any) -> PriceEntr
         file=c.doc.name,
         line=c.doc.lines.get(at, 0),
         user=bool(values.get("user", False)),
+        responses_only=wire == "responses",
     )

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-ClientFormat = Literal["openai", "anthropic"]
+ClientFormat = Literal["openai", "anthropic", "responses"]  # the names in gateway.formats.FORMATS
 
+# THE error table (protocol.md §5.2), used by every error the gateway writes or translates:
 # HTTP status -> (Anthropic error.type, OpenAI error.type, OpenAI error.code)
 _TYPES: dict[int, tuple[str, str, str | None]] = {
     400: ("invalid_request_error", "invalid_request_error", None),
-    401: ("authentication_error", "authentication_error", "invalid_api_key"),
+    401: ("authentication_error", "invalid_request_error", "invalid_api_key"),
     402: ("billing_error", "insufficient_quota", "insufficient_quota"),
     403: ("permission_error", "permission_error", None),
     404: ("not_found_error", "invalid_request_error", "model_not_found"),
@@ -35,7 +36,7 @@ _TYPES: dict[int, tuple[str, str, str | None]] = {
     422: ("invalid_request_error", "invalid_request_error", None),
     429: ("rate_limit_error", "rate_limit_exceeded", "rate_limit_exceeded"),
     500: ("api_error", "server_error", None),
-    502: ("api_error", "server_error", "bad_gateway"),
+    502: ("api_error", "server_error", None),
     503: ("api_error", "server_error", "service_unavailable"),
     504: ("timeout_error", "timeout", "timeout"),
     529: ("overloaded_error", "server_error", "overloaded"),
@@ -113,6 +114,31 @@ class UpstreamTimeout(UpstreamError):
     status = 504
 
 
+def openai_error_body(
+    status: int, message: str, *, param: str | None = None, code: str | None = None, type: str | None = None
+) -> dict[str, Any]:
+    """OpenAI's shape (Chat Completions and Responses): `{"error": {message, type, param, code}}`."""
+    _, openai_type, openai_code = error_types(status)
+    return {
+        "error": {
+            "message": message,
+            "type": type or openai_type,
+            "param": param,
+            "code": code or openai_code,
+        }
+    }
+
+
+def anthropic_error_body(
+    status: int, message: str, *, param: str | None = None, type: str | None = None
+) -> dict[str, Any]:
+    """Anthropic's shape: `{"type": "error", "error": {type, message}}`; it has no `param`
+    field, so a parameter's name leads the message."""
+    if param and param not in message:
+        message = f"{param}: {message}"
+    return {"type": "error", "error": {"type": type or error_types(status)[0], "message": message}}
+
+
 def error_body(
     fmt: ClientFormat,
     status: int,
@@ -121,18 +147,9 @@ def error_body(
     param: str | None = None,
     code: str | None = None,
 ) -> dict[str, Any]:
-    """The error JSON for a client speaking `fmt`."""
-    anthropic_type, openai_type, openai_code = error_types(status)
-    if fmt == "anthropic":
-        return {"type": "error", "error": {"type": anthropic_type, "message": message}}
-    return {
-        "error": {
-            "message": message,
-            "type": openai_type,
-            "param": param,
-            "code": code or openai_code,
-        }
-    }
+    """The error JSON for a client speaking `fmt` (its format module's `error_body`)."""
+    out: dict[str, Any] = formats.FORMATS[fmt].error_body(status, message, param=param, code=code)
+    return out
 
 
 def render(fmt: ClientFormat, exc: GatewayError) -> dict[str, Any]:
@@ -140,3 +157,6 @@ def render(fmt: ClientFormat, exc: GatewayError) -> dict[str, Any]:
     if isinstance(exc, UpstreamError) and exc.body is not None:
         return exc.body
     return error_body(fmt, exc.status, exc.message, param=exc.param, code=exc.code)
+
+
+from gateway import formats  # noqa: E402  (at the end: the format modules import this one)

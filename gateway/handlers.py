@@ -2,7 +2,8 @@
 
 POST /v1/chat/completions        proxy.handle (OpenAI client)
 POST /v1/messages                proxy.handle (Anthropic client)
-POST /v1/messages/count_tokens   Anthropic's own count, or an estimate for other providers
+POST /v1/responses               proxy.handle (OpenAI Responses client: Codex)
+POST /v1/messages/count_tokens   count_tokens.handle: the provider's count, or an estimate
 GET  /v1/models                  every routable model and alias, OpenAI list shape (Anthropic's
                                  Models API shape for a client sending anthropic-version)
 HEAD /, GET /                    the base-URL probe (Claude Code): 200, touches nothing
@@ -16,17 +17,14 @@ import asyncio
 import time
 from typing import Any
 
-import orjson
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
+from gateway import count_tokens as counting
 from gateway import model_pages, proxy, reports
 from gateway.config import Config
-from gateway.errors import ClientFormat, GatewayError, UpstreamError, render
-from gateway.parse import check_request, parse_json
-from gateway.providers import upstream_headers
-from gateway.routing import resolve, routing_table
-from gateway.translate import estimate_input_tokens
+from gateway.errors import GatewayError, render
+from gateway.routing import routing_table
 
 bp = Blueprint("ekai")
 
@@ -43,38 +41,15 @@ async def messages(request: Request) -> HTTPResponse | None:
     return await proxy.handle(request, "anthropic")
 
 
+@bp.post("/v1/responses")
+@bp.post("/responses", name="responses_no_v1")  # clients configured without /v1
+async def responses(request: Request) -> HTTPResponse | None:
+    return await proxy.handle(request, "responses")
+
+
 @bp.post("/v1/messages/count_tokens")
 async def count_tokens(request: Request) -> HTTPResponse:
-    cfg: Config = request.app.ctx.store.config
-    fmt: ClientFormat = "anthropic"
-    try:
-        body = parse_json(request.body, request.headers.get("content-type"))
-        check_request(fmt, body, count_tokens=True)
-        route = resolve(cfg, body["model"], request.headers.get("x-ekai-provider"))
-        target = route.targets[0]
-        headers = {"x-ekai-provider": target.provider.name}
-        if target.provider.format == "anthropic":
-            payload = orjson.dumps({**body, "model": target.upstream_model})
-            up_headers = upstream_headers(target.provider, proxy._protocol_headers(request), same_format=True)
-            resp = await request.app.ctx.upstream.send(
-                target.provider,
-                "messages/count_tokens",
-                payload,
-                up_headers,
-                timeouts=cfg.timeouts,
-                query="beta=true" if request.args.get("beta") == "true" else "",
-            )
-            try:
-                raw = await resp.read()
-            finally:
-                resp.release()
-            return HTTPResponse(raw, status=resp.status, headers=headers, content_type="application/json")
-        headers["x-ekai-estimate"] = "true"
-        return proxy.json_response({"input_tokens": estimate_input_tokens(body)}, 200, headers)
-    except UpstreamError as exc:
-        return proxy.json_response(render(fmt, exc), exc.status, exc.headers)
-    except GatewayError as exc:
-        return proxy.json_response(render(fmt, exc), exc.status, exc.headers)
+    return await counting.handle(request)
 
 
 @bp.get("/v1/models")
@@ -128,14 +103,13 @@ async def root(request: Request) -> HTTPResponse:
 async def usage(request: Request) -> HTTPResponse:
     cfg: Config = request.app.ctx.store.config
     try:
-        since = reports.parse_instant(request.args.get("since"), "since")
-        until = reports.parse_instant(request.args.get("until"), "until")
+        query = reports.UsageQuery.parse(dict(request.args))  # name -> every value given
     except GatewayError as exc:
         return proxy.json_response(render("openai", exc), exc.status)
     fmt = request.args.get("format", "json")
     loop = asyncio.get_running_loop()
     if fmt == "csv":
-        text = await loop.run_in_executor(None, reports.rows_csv, cfg.database, since, until)
+        text = await loop.run_in_executor(None, reports.rows_csv, cfg.database, query)
         return HTTPResponse(
             text.encode(),
             content_type="text/csv; charset=utf-8",
@@ -144,7 +118,7 @@ async def usage(request: Request) -> HTTPResponse:
     if fmt != "json":
         err = GatewayError("'format' must be json or csv.", status=400, param="format")
         return proxy.json_response(render("openai", err), 400)
-    data = await loop.run_in_executor(None, reports.summary, cfg.database, since, until)
+    data = await loop.run_in_executor(None, reports.summary, cfg.database, query)
     return proxy.json_response(data, 200)
 
 

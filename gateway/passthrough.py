@@ -3,15 +3,16 @@
 Claude Code's gateway protocol (../shared/reference/clients.md) asks a gateway to be transparent
 on the same-format path:
 
-- client -> provider: `anthropic-version`, `anthropic-beta` and EVERY other `anthropic-*` header,
-  an open list (a beta invented next month must pass without a gateway release). OpenAI clients'
-  `openai-organization` / `openai-project` pass to OpenAI-format providers. Nothing passes
+- client -> provider: each format's `PASS_HEADERS` (gateway.formats), where a rule ending in `-`
+  is a prefix: Messages passes `anthropic-version`, `anthropic-beta` and EVERY other
+  `anthropic-*` header, an open list (a beta invented next month must pass without a gateway
+  release); Chat and Responses pass `openai-organization` / `openai-project`. Nothing passes
   across formats: an Anthropic beta means nothing to an OpenAI-format provider.
 - provider -> client: `retry-after` (always as whole seconds, rounded up, computed from
   `retry-after-ms` or an HTTP date when that is what the provider sent), `retry-after-ms` and
-  `x-should-retry` as sent, the provider's `request-id`, and on the same-format path its rate-limit
-  headers (`anthropic-ratelimit-*`, including Claude Code's `anthropic-ratelimit-unified-*`;
-  OpenAI-format `x-ratelimit-*`), on successes and errors alike.
+  `x-should-retry` as sent, the provider's `request-id`, and on the same-format path the
+  format's `REPLY_HEADERS` (`anthropic-ratelimit-*`, including Claude Code's
+  `anthropic-ratelimit-unified-*`; OpenAI's `x-ratelimit-*`), on successes and errors alike.
 
 Upstream error bodies on the same-format path go back byte for byte when they already have the
 client API's error shape (`VerbatimUpstreamError`): Claude Code's retry logic reads their wording.
@@ -25,16 +26,20 @@ from typing import Any
 
 from sanic.response import HTTPResponse
 
+from gateway import formats
 from gateway.errors import UpstreamError
 from gateway.health import retry_after_seconds
 
-_OPENAI_REQUEST = frozenset({"openai-organization", "openai-project"})
 _ALWAYS_BACK = ("retry-after-ms", "x-should-retry", "request-id")
-_RATELIMIT_PREFIX = {  # by provider format
-    "anthropic": "anthropic-ratelimit-",
-    "openai": "x-ratelimit-",
-    "responses": "x-ratelimit-",
-}
+
+
+def _matches(name: str, rules: tuple[str, ...]) -> bool:
+    """A rule ending in '-' is a prefix (an open list: `anthropic-`); any other, a whole name."""
+    return any(name.startswith(rule) if rule.endswith("-") else name == rule for rule in rules)
+
+
+# every header some format may pass upstream: collected once per request, whatever the provider
+_ANY_PASS = tuple(dict.fromkeys(rule for m in formats.FORMATS.values() for rule in m.PASS_HEADERS))
 
 
 def client_headers(headers: Any) -> dict[str, str]:
@@ -42,20 +47,18 @@ def client_headers(headers: Any) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in headers.items():
         lower = name.lower()
-        if lower.startswith("anthropic-") or lower in _OPENAI_REQUEST:
+        if _matches(lower, _ANY_PASS):
             out[lower] = f"{out[lower]},{value}" if lower in out else value
     return out
 
 
-def to_upstream(client: Mapping[str, str], provider_format: str) -> Iterable[tuple[str, str]]:
-    """The client headers a provider of `provider_format` gets (same-format path only)."""
-    if provider_format == "anthropic":
-        return ((n, v) for n, v in client.items() if v and n.startswith("anthropic-"))
-    return ((n, v) for n, v in client.items() if v and n in _OPENAI_REQUEST)
+def to_upstream(client: Mapping[str, str], rules: tuple[str, ...]) -> Iterable[tuple[str, str]]:
+    """The client headers a provider gets on the same-format path: its format's PASS_HEADERS."""
+    return ((n, v) for n, v in client.items() if v and _matches(n, rules))
 
 
-def to_client(upstream: Mapping[str, str], provider_format: str, same_format: bool) -> dict[str, str]:
-    """The provider's response headers the client gets back."""
+def to_client(upstream: Mapping[str, str], wire: str, same_format: bool) -> dict[str, str]:
+    """The provider's response headers the client gets back (`wire`: the format spoken upstream)."""
     out: dict[str, str] = {}
     if "retry-after" in upstream or "retry-after-ms" in upstream:
         seconds = retry_after_seconds(upstream)
@@ -66,12 +69,11 @@ def to_client(upstream: Mapping[str, str], provider_format: str, same_format: bo
         if value is not None:
             out[name] = value
     if same_format:
-        prefix = _RATELIMIT_PREFIX.get(provider_format)
-        if prefix:
-            for name, value in upstream.items():
-                lower = name.lower()
-                if lower.startswith(prefix):
-                    out[lower] = value
+        prefixes = formats.FORMATS[wire].REPLY_HEADERS
+        for name, value in upstream.items():
+            lower = name.lower()
+            if lower.startswith(prefixes):
+                out[lower] = value
     return out
 
 

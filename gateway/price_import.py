@@ -18,8 +18,8 @@ price lists into such tables and merges them into the files on disk. Design deci
   `litellm_provider`, and leave out fine-tuned `ft:` names, region or deployment copies (a `/` in
   the name, or a `us.`/`eu.`/... prefix) and chat entries that produce audio (gpt-audio and the
   audio previews: their audio tokens have their own prices, which the gateway does not count).
-  `responses`-only models (o1-pro, gpt-5-codex, ...) are left out too: the gateway speaks Chat
-  Completions and Messages upstream.
+  `responses`-only models (o1-pro, gpt-5.1-codex, ...) are imported with `format: responses`:
+  the gateway sends them only through the Responses API, whatever the client spoke.
 - Tiers. LiteLLM's `*_above_<N>k_tokens` fields (200k for Anthropic and xAI, 272k for newer OpenAI
   models, 100k for some) become `tiers: [{above_input_tokens: N*1000, ...}]`. A tier holds the
   fields the source gives; a field a tier leaves out keeps the base price (LiteLLM's rule).
@@ -68,7 +68,7 @@ OPENROUTER_SOURCE: Final = "https://openrouter.ai/api/v1/models"
 
 PRICE_FIELDS: Final = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
 TIER_FIELDS: Final = ("above_input_tokens", *PRICE_FIELDS)
-ENTRY_FIELDS: Final = ("id", *PRICE_FIELDS, "tiers")
+ENTRY_FIELDS: Final = ("id", *PRICE_FIELDS, "tiers", "format")
 
 FILE_HEADER: Final = (
     "# ekai price table, USD per million tokens. Written by `ekai prices import`: an entry\n"
@@ -162,8 +162,9 @@ def litellm_model_name(key: str, provider: str) -> str | None:
 
 
 def is_text_chat(raw: Mapping[str, Any]) -> bool:
-    """A LiteLLM entry for a text chat model (not embeddings, images, audio, realtime, ...)."""
-    return raw.get("mode") == "chat" and raw.get("supports_audio_output") is not True
+    """A LiteLLM entry for a text chat model (not embeddings, images, audio, realtime, ...), served
+    through Chat Completions or only through the Responses API (`mode: responses`)."""
+    return raw.get("mode") in ("chat", "responses") and raw.get("supports_audio_output") is not True
 
 
 def litellm_prices(raw: Mapping[str, Any]) -> Entry:
@@ -198,6 +199,8 @@ def litellm_entry(raw: Mapping[str, Any]) -> Entry | None:
     tiers = litellm_tiers(raw)
     if tiers:
         entry["tiers"] = tiers
+    if raw.get("mode") == "responses":
+        entry["format"] = "responses"
     return entry
 
 

@@ -93,6 +93,7 @@ class PriceEntry:
     file: str = ""
     line: int = 0
     user: bool = False
+    responses_only: bool = False  # `format: responses`: the provider serves it only via /responses
     extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
 
 

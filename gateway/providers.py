@@ -17,37 +17,34 @@ from collections.abc import Mapping
 
 import aiohttp
 
-from gateway import passthrough
+from gateway import formats, passthrough
 from gateway.config import Provider, Timeouts
 from gateway.errors import UpstreamError, UpstreamTimeout
 
-ANTHROPIC_VERSION = "2023-06-01"
+ANTHROPIC_VERSION = formats.messages.FIXED_HEADERS["anthropic-version"]
 
 
 def endpoint_url(provider: Provider, path: str) -> str:
-    """`path` is the route under /v1: 'messages', 'messages/count_tokens' or 'chat/completions'."""
+    """`path` is the route under the provider's API root: 'messages', 'messages/count_tokens',
+    'chat/completions' or 'responses' (the format module's BASE_SUFFIX completes the base)."""
     base = provider.base_url
-    if provider.format == "anthropic" and not base.endswith("/v1"):
-        base += "/v1"
+    suffix = formats.FORMATS[provider.format].BASE_SUFFIX
+    if suffix and not base.endswith(suffix):
+        base += suffix
     return f"{base}/{path}"
 
 
 def upstream_headers(
     provider: Provider, client_headers: Mapping[str, str], *, same_format: bool
 ) -> dict[str, str]:
-    """Headers for the upstream request: the provider's key, its version header, and the
+    """Headers for the upstream request: the provider's key, its format's fixed headers, and the
     client's protocol headers when the client speaks the provider's format."""
-    headers = {"content-type": "application/json", **provider.headers}
-    anthropic = provider.format == "anthropic"
-    if anthropic:
-        headers["anthropic-version"] = ANTHROPIC_VERSION
-    if same_format:  # every anthropic-* header, an open list (gateway.passthrough)
-        headers.update(passthrough.to_upstream(client_headers, provider.format))
+    fmt = formats.FORMATS[provider.format]
+    headers = {"content-type": "application/json", **provider.headers, **fmt.FIXED_HEADERS}
+    if same_format:  # e.g. every anthropic-* header, an open list (gateway.passthrough)
+        headers.update(passthrough.to_upstream(client_headers, fmt.PASS_HEADERS))
     if provider.api_key:
-        if anthropic:
-            headers["x-api-key"] = provider.api_key
-        else:
-            headers["authorization"] = f"Bearer {provider.api_key}"
+        headers.update(fmt.auth_headers(provider.api_key))
     return headers
 
 

@@ -24,11 +24,12 @@ import orjson
 from sanic import Request
 from sanic.response import HTTPResponse
 
-from gateway import passthrough
-from gateway.bridges import Bridge, bridge_for
+from gateway import formats, passthrough
+from gateway.bridges import Bridge, bridge_for, upstream_format
 from gateway.config import Config
 from gateway.errors import ClientFormat, GatewayError, UpstreamError, UpstreamTimeout, render
 from gateway.health import ProviderHealth, retry_after_seconds
+from gateway.identity import identify
 from gateway.parse import check_request, parse_json
 from gateway.providers import Upstream, upstream_headers
 from gateway.routing import Route, Target, resolve
@@ -38,7 +39,7 @@ from gateway.usage import UsageMeter, UsageRecord
 log = logging.getLogger("ekai.proxy")
 
 RETRYABLE = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
-PATHS: dict[str, str] = {"openai": "chat/completions", "anthropic": "messages"}
+PATHS: dict[str, str] = {name: module.UPSTREAM_PATH for name, module in formats.FORMATS.items()}
 
 
 def json_response(data: Any, status: int, headers: dict[str, str] | None = None) -> HTTPResponse:
@@ -47,17 +48,20 @@ def json_response(data: Any, status: int, headers: dict[str, str] | None = None)
 
 
 def new_record(request: Request, fmt: ClientFormat) -> UsageRecord:
-    return UsageRecord(
+    rec = UsageRecord(
         request_id=request.ctx.request_id,
         client_format=fmt,
         started=request.ctx.started,
         started_mono=request.ctx.started_mono,
         api_key_name=getattr(request.ctx, "key_name", None),
     )
+    rec.identify(identify(request.headers))  # who asked; a bad x-ekai-* header sets rec.refusal
+    return rec
 
 
 async def handle(request: Request, fmt: ClientFormat) -> HTTPResponse | None:
-    """POST /v1/chat/completions (fmt='openai') and POST /v1/messages (fmt='anthropic')."""
+    """POST /v1/chat/completions (fmt='openai'), /v1/messages ('anthropic'), /v1/responses
+    ('responses'): any client format, any provider (gateway.formats, gateway.bridges)."""
     cfg: Config = request.app.ctx.store.config
     rec = new_record(request, fmt)
     try:
@@ -65,6 +69,8 @@ async def handle(request: Request, fmt: ClientFormat) -> HTTPResponse | None:
         model = body.get("model")
         rec.model = model if isinstance(model, str) else None
         rec.stream = body.get("stream") is True
+        if rec.refusal:
+            raise rec.refusal  # 400 in the client's shape, recorded like any refused request
         check_request(fmt, body)
         route = resolve(cfg, body["model"], request.headers.get("x-ekai-provider"))
         return await _forward(request, cfg, route, body, fmt, rec)
@@ -74,8 +80,9 @@ async def handle(request: Request, fmt: ClientFormat) -> HTTPResponse | None:
             return exc.response()
         return json_response(render(fmt, exc), exc.status, exc.headers)
     except asyncio.CancelledError:
-        rec.error = rec.error or "client disconnected"
-        rec.status = rec.status or 499
+        if not rec.delivered:  # a client leaving after the whole answer is not a failure
+            rec.error = rec.error or "client disconnected"
+            rec.status = rec.status or 499
         raise
     except Exception as exc:  # a bug: answer in the client's shape, keep the traceback in the log
         log.exception("unexpected error in request %s", rec.request_id)
@@ -98,8 +105,9 @@ async def _open(
     body: dict[str, Any],
     fmt: ClientFormat,
     rec: UsageRecord,
-) -> tuple[Target, Bridge, aiohttp.ClientResponse]:
+) -> tuple[Target, Bridge, aiohttp.ClientResponse, str]:
     """Send to the route's providers in turn until one answers with a success status.
+    Returns the target, its bridge, the response and the wire format it was sent in.
 
     Cooling providers (gateway.health) are tried last. All attempts together get at most
     `timeouts.total` seconds; each one at most `timeouts.first_byte` until its headers.
@@ -107,13 +115,15 @@ async def _open(
     upstream: Upstream = request.app.ctx.upstream
     health: ProviderHealth = request.app.ctx.health
     client_headers = _protocol_headers(request)
-    query = "beta=true" if fmt == "anthropic" and request.args.get("beta") == "true" else ""
+    passed = formats.FORMATS[fmt].PASS_QUERY  # e.g. Messages' ?beta=true, for the same format only
+    query = "&".join(f"{k}={v}" for k, v in passed.items() if request.args.get(k) == v) if passed else ""
     targets = health.order([t.provider.name for t in route.targets], route.targets)
     deadline = time.monotonic() + cfg.timeouts.total
     last = len(targets) - 1
     for i, target in enumerate(targets):
         provider = target.provider
-        bridge = bridge_for(fmt, provider.format)
+        wire = upstream_format(fmt, target)
+        bridge = bridge_for(fmt, wire)
         payload = bridge.request_body(body, request.body, target, rec.stream)  # a ClientError here is final
         rec.provider, rec.provider_model = provider.name, target.upstream_model
         headers = upstream_headers(provider, client_headers, same_format=bridge.same_format)
@@ -121,7 +131,7 @@ async def _open(
         try:
             resp = await upstream.send(
                 provider,
-                PATHS[provider.format],
+                PATHS[wire],
                 payload,
                 headers,
                 query=query if bridge.same_format else "",
@@ -137,20 +147,18 @@ async def _open(
             continue
         if resp.status < 400:
             health.ok(provider.name)
-            return target, bridge, resp
+            return target, bridge, resp, wire
         if resp.status in RETRYABLE:
             health.failed(provider.name, f"HTTP {resp.status}", retry_after_seconds(resp.headers))
             if i < last and time.monotonic() < deadline:
                 rec.attempts.append(f"{provider.name}:{resp.status}")
                 resp.release()
                 continue
-        raise await _upstream_failure(resp, bridge, provider.name, provider.format)
+        raise await _upstream_failure(resp, bridge, provider.name)
     raise AssertionError("a route has at least one target")
 
 
-async def _upstream_failure(
-    resp: aiohttp.ClientResponse, bridge: Bridge, name: str, provider_format: str
-) -> UpstreamError:
+async def _upstream_failure(resp: aiohttp.ClientResponse, bridge: Bridge, name: str) -> UpstreamError:
     """The provider's error, passed on with its status, in the client's shape."""
     try:
         raw = await asyncio.wait_for(resp.read(), 30)
@@ -164,7 +172,7 @@ async def _upstream_failure(
     except ValueError:
         data = None
     body = bridge.error_body(resp.status, data, text)
-    headers = passthrough.to_client(resp.headers, provider_format, bridge.same_format)
+    headers = passthrough.to_client(resp.headers, bridge.client, bridge.same_format)  # same format: wire
     message = f"{name} {resp.status}: {_message_of(body) or f'{name} answered {resp.status}'}"
     if bridge.same_format and body is data:  # already in the client's shape: forwarded unmodified
         return passthrough.VerbatimUpstreamError(
@@ -186,13 +194,13 @@ async def _forward(
     fmt: ClientFormat,
     rec: UsageRecord,
 ) -> HTTPResponse | None:
-    target, bridge, resp = await _open(request, cfg, route, body, fmt, rec)
-    meter = UsageMeter(target.provider.format)
+    target, bridge, resp, wire = await _open(request, cfg, route, body, fmt, rec)
+    meter = UsageMeter(wire, target.provider.quirks)
     price = target.price.price if target.price else None
     headers = {
         "x-ekai-provider": target.provider.name,
         "x-request-id": rec.request_id,
-        **passthrough.to_client(resp.headers, target.provider.format, bridge.same_format),
+        **passthrough.to_client(resp.headers, wire, bridge.same_format),
     }
     if not rec.stream:
         try:
@@ -231,7 +239,6 @@ async def _relay_stream(
 ) -> None:
     relay = bridge.relay(body, target)
     parser = SSEParser()
-    anthropic_upstream = target.provider.format == "anthropic"
     price = target.price.price if target.price else None
     out_stream = await request.respond(
         status=200,
@@ -243,11 +250,12 @@ async def _relay_stream(
     try:
         try:
             async for chunk in resp.content.iter_any():
-                frames = _relay_events(parser.feed(chunk), relay, meter, anthropic_upstream)
+                frames = _relay_events(parser.feed(chunk), relay, meter)
                 if frames:
                     await out_stream.send(b"".join(frames))
                     rec.mark_first_byte()
-            frames = _relay_events(parser.close(), relay, meter, anthropic_upstream)
+                    rec.delivered = relay.complete
+            frames = _relay_events(parser.close(), relay, meter)
             frames += relay.finish()
         except (TimeoutError, aiohttp.ClientError) as exc:
             what = "timed out" if isinstance(exc, TimeoutError) else f"failed ({type(exc).__name__})"
@@ -255,6 +263,7 @@ async def _relay_stream(
         if frames:
             await out_stream.send(b"".join(frames))
             rec.mark_first_byte()
+        rec.delivered = relay.complete
         await out_stream.eof()
         complete = True
     finally:
@@ -267,19 +276,12 @@ async def _relay_stream(
     return None
 
 
-def _relay_events(events: list[Any], relay: Any, meter: UsageMeter, anthropic_upstream: bool) -> list[bytes]:
+def _relay_events(events: list[Any], relay: Any, meter: UsageMeter) -> list[bytes]:
     frames: list[bytes] = []
+    observe = meter.observe_event  # the upstream format's module knows which events carry usage
     for ev in events:
-        if ev.data is not None and not ev.is_done:
-            if anthropic_upstream:
-                if ev.event in ("message_start", "message_delta"):
-                    data = ev.json()
-                    if isinstance(data, dict):
-                        meter.observe_anthropic_event(ev.event, data)
-            elif '"usage"' in ev.data and '"usage":null' not in ev.data:
-                data = ev.json()
-                if isinstance(data, dict):
-                    meter.observe(data.get("usage"))
+        if ev.data is not None:
+            observe(ev)
         frames += relay.feed(ev)
     return frames
 

@@ -9,7 +9,8 @@ The rule (CONTRACT.md, "Price tables"):
 4. Then every usable provider whose price table lists the model (by its key, or by the provider's
    own id such as `anthropic/claude-sonnet-4.6`), cheapest `input + output` first, ties in the
    order of `providers`. With `strategy: ordered` price is ignored and provider order decides.
-5. A `vendor/model` slug that no table lists goes to OpenRouter unchanged.
+5. A `vendor/model` slug that no table lists goes to OpenRouter unchanged (every provider whose
+   `dialect` is openrouter, in provider order).
 6. With `fallback: false` only the first candidate is tried.
 """
 
@@ -97,9 +98,8 @@ def _resolve(cfg: Config, model: str, forced: str | None) -> Route:
         listed.sort(key=lambda p: (_price_key(cfg, p, name), position[p.name]))
     ordered += [p for p in listed if p not in ordered]
 
-    openrouter = cfg.providers.get("openrouter")
-    if not ordered and "/" in name and openrouter is not None:
-        ordered.append(openrouter)
+    if not ordered and "/" in name:  # vendor/model slugs: the OpenRouter-dialect providers
+        ordered += [p for p in cfg.providers.values() if p.dialect == "openrouter"]
 
     usable = [p for p in ordered if p.usable]
     if not usable:

@@ -1,16 +1,10 @@
 """Usage: reading token counts out of upstream replies, and writing one row per request.
 
-Token normalisation (the usage table's convention: `input_tokens` is the UNCACHED prompt):
-
-- Anthropic `usage.input_tokens` already excludes cache reads and writes; cache writes may be
-  split into 5-minute and 1-hour parts (`cache_creation.ephemeral_{5m,1h}_input_tokens`).
-  In a stream, `message_start` carries input and cache counts and `message_delta` the cumulative
-  `output_tokens` (and, in newer API versions, repeats the others): the last value seen wins.
-- OpenAI-format `prompt_tokens` INCLUDES `prompt_tokens_details.cached_tokens` (and
-  `cache_write_tokens` where a provider reports it), so those are subtracted. `completion_tokens`
-  includes `reasoning_tokens`, except at xAI, whose `total_tokens` = prompt + completion + reasoning
-  gives it away: then reasoning is added to output. In a stream the LAST non-null usage wins.
-- OpenRouter's own `usage.cost` (USD) is the cost when present (plus the upstream cost on BYOK).
+Token normalisation (the usage table's convention: `input_tokens` is the UNCACHED prompt) is
+one function per wire format, in gateway.formats (chat, messages, responses), used for the row
+and, by the translators, for the client's reply. Provider quirks come from the provider's
+dialect (gateway.dialects): xAI's reasoning outside `completion_tokens`, OpenRouter's own
+`usage.cost` (USD, plus the upstream cost on BYOK), which is then the cost.
 
 Writing: handlers call `UsageWriter.put(record)`, which never blocks and never awaits. One daemon
 thread owns the only write connection and commits batches (one transaction per batch). On stop
@@ -36,7 +30,10 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from gateway import db
+from gateway import db, formats
+from gateway.dialects import DIALECTS, Dialect
+from gateway.errors import GatewayError
+from gateway.identity import Who
 from gateway.pricing import Price, Tokens, cost_pico, pico_to_usd, usd_to_pico
 
 log = logging.getLogger("ekai.usage")
@@ -45,48 +42,14 @@ BATCH = 500
 FLUSH_SECONDS = 0.2
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
 def tokens_from_anthropic(usage: dict[str, Any]) -> Tokens:
-    """Normalise an Anthropic `usage` object."""
-    cache_write = _int(usage.get("cache_creation_input_tokens"))
-    split = usage.get("cache_creation")
-    one_hour = _int(split.get("ephemeral_1h_input_tokens")) if isinstance(split, dict) else 0
-    details = usage.get("output_tokens_details")
-    reasoning = _int(details.get("thinking_tokens")) if isinstance(details, dict) else 0
-    return Tokens(
-        input=_int(usage.get("input_tokens")),
-        cache_read=_int(usage.get("cache_read_input_tokens")),
-        cache_write=cache_write,
-        cache_write_1h=min(one_hour, cache_write),
-        output=_int(usage.get("output_tokens")),
-        reasoning=reasoning,
-    )
+    """Normalise an Anthropic `usage` object (gateway.formats.messages.tokens)."""
+    return formats.messages.tokens(usage, DIALECTS["anthropic"])
 
 
-def tokens_from_openai(usage: dict[str, Any]) -> Tokens:
-    """Normalise an OpenAI-format `usage` object (OpenAI, xAI, OpenRouter, compatible servers)."""
-    prompt = _int(usage.get("prompt_tokens"))
-    completion = _int(usage.get("completion_tokens"))
-    pdetails = usage.get("prompt_tokens_details")
-    pdetails = pdetails if isinstance(pdetails, dict) else {}
-    cdetails = usage.get("completion_tokens_details")
-    cdetails = cdetails if isinstance(cdetails, dict) else {}
-    cache_read = _int(pdetails.get("cached_tokens"))
-    cache_write = _int(pdetails.get("cache_write_tokens")) or _int(pdetails.get("cache_creation_tokens"))
-    reasoning = _int(cdetails.get("reasoning_tokens"))
-    total = _int(usage.get("total_tokens"))
-    if reasoning and total == prompt + completion + reasoning:
-        completion += reasoning  # xAI: completion_tokens excludes reasoning
-    return Tokens(
-        input=max(prompt - cache_read - cache_write, 0),
-        cache_read=cache_read,
-        cache_write=cache_write,
-        output=completion,
-        reasoning=reasoning,
-    )
+def tokens_from_openai(usage: dict[str, Any], dialect: str = "openai") -> Tokens:
+    """Normalise a Chat Completions `usage` object (gateway.formats.chat.tokens)."""
+    return formats.chat.tokens(usage, DIALECTS[dialect])
 
 
 def provider_cost_usd(usage: dict[str, Any]) -> Decimal | None:
@@ -107,25 +70,36 @@ def provider_cost_usd(usage: dict[str, Any]) -> Decimal | None:
 
 
 class UsageMeter:
-    """Collects the usage of one upstream reply, whatever its format, streamed or not."""
+    """Collects the usage of one upstream reply, whatever its format, streamed or not.
 
-    __slots__ = ("_anthropic", "_openai", "fmt")
+    `fmt` is the UPSTREAM wire format (its module normalises the tokens), `quirks` the
+    provider's dialect (gateway.dialects)."""
 
-    def __init__(self, fmt: str) -> None:
-        self.fmt = fmt  # the UPSTREAM format
-        self._anthropic: dict[str, Any] = {}
-        self._openai: dict[str, Any] | None = None
+    __slots__ = ("_merge", "_module", "_usage", "fmt", "quirks")
+
+    def __init__(self, fmt: str, quirks: Dialect | None = None) -> None:
+        self.fmt = fmt
+        self._module = formats.FORMATS[fmt]
+        self._merge: bool = self._module.USAGE_MERGES
+        self.quirks = quirks or DIALECTS["anthropic" if fmt == "anthropic" else "openai"]
+        self._usage: dict[str, Any] | None = None
 
     def observe(self, usage: Any) -> None:
         """Feed a `usage` object seen anywhere in the reply (body, chunk, event)."""
         if not isinstance(usage, dict):
             return
-        if self.fmt == "anthropic":
+        if self._merge and self._usage is not None:
             for key, value in usage.items():  # message_delta repeats fields: the latest wins
                 if value is not None:
-                    self._anthropic[key] = value
+                    self._usage[key] = value
+        elif self._merge:
+            self._usage = {k: v for k, v in usage.items() if v is not None}
         else:
-            self._openai = usage  # the last non-null usage wins
+            self._usage = usage  # the last non-null usage wins
+
+    def observe_event(self, ev: Any) -> None:
+        """A stream event of the upstream format (the format module knows which carry usage)."""
+        self._module.observe_event(ev, self)
 
     def observe_anthropic_event(self, name: str | None, data: dict[str, Any]) -> None:
         if name == "message_start" or data.get("type") == "message_start":
@@ -137,15 +111,16 @@ class UsageMeter:
 
     @property
     def seen(self) -> bool:
-        return bool(self._anthropic) or self._openai is not None
+        return bool(self._usage) if self._merge else self._usage is not None
 
     def tokens(self) -> Tokens:
-        if self.fmt == "anthropic":
-            return tokens_from_anthropic(self._anthropic)
-        return tokens_from_openai(self._openai or {})
+        tokens: Tokens = self._module.tokens(self._usage or {}, self.quirks)
+        return tokens
 
     def provider_cost(self) -> Decimal | None:
-        return provider_cost_usd(self._openai) if self._openai else None
+        if not (self.quirks.reports_cost and self._usage):
+            return None
+        return provider_cost_usd(self._usage)
 
 
 _iso_second: tuple[int, str] = (-1, "")
@@ -182,6 +157,19 @@ class UsageRecord:
     error: str | None = None
     attempts: list[str] = field(default_factory=list)
     api_key_name: str | None = None
+    delivered: bool = False  # the whole answer reached the client (not a column)
+    session_id: str | None = None  # who asked (gateway.identity)
+    client: str | None = None
+    client_version: str | None = None
+    agent: str | None = None
+    tags: str | None = None  # a JSON object as text
+    refusal: GatewayError | None = None  # a bad x-ekai-* header: answered 400, still recorded
+
+    def identify(self, who: Who) -> None:
+        """Take who asked (gateway.identity) into the row."""
+        self.client, self.client_version = who.client, who.client_version
+        self.session_id, self.agent, self.tags = who.session_id, who.agent, who.tags
+        self.refusal = who.problem
 
     def mark_first_byte(self) -> None:
         if self.ttft_ms is None:
@@ -231,13 +219,15 @@ class UsageRecord:
             ",".join(self.attempts) or None,
             self.api_key_name,
             t.cache_write_1h,
+            self.session_id,
+            self.client,
+            self.client_version,
+            self.agent,
+            self.tags,
         )
 
 
-_INSERT = (
-    f"INSERT OR IGNORE INTO usage ({', '.join(db.USAGE_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in db.USAGE_COLUMNS)})"
-)
+_INSERT = db.insert_sql(or_ignore=True)
 _STOP = object()
 
 

@@ -41,7 +41,9 @@ def wait_scrape(gw: Gateway, predicate, timeout: float = 10.0, **kw) -> dict[str
         if predicate(samples):
             return samples
         if time.monotonic() > deadline:
-            raise AssertionError("metrics never reached the expected state")
+            state = {n: [(x.labels, x.value) for x in v] for n, v in samples.items()
+                     if n.startswith(("ekai_config", "ekai_provider", "ekai_fallbacks", "ekai_requests"))}
+            raise AssertionError(f"metrics never reached the expected state: {state}")
         time.sleep(0.05)
 
 

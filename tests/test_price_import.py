@@ -195,7 +195,8 @@ def test_tiers_follow_any_threshold_and_sort():
 
 def test_openai_table_leaves_out_non_chat_fine_tuned_audio_and_unpriced():
     table = import_litellm(LITELLM_SAMPLE, "openai")
-    assert sorted(table) == ["gpt-4o", "gpt-4o-mini"]
+    assert sorted(table) == ["gpt-4o", "gpt-4o-mini", "o1-pro"]
+    assert table["o1-pro"] == {"input": D("150"), "output": D("600"), "format": "responses"}
     assert table["gpt-4o"] == {"input": D("2.5"), "output": D("10"), "cache_read": D("1.25")}
     assert table["gpt-4o-mini"]["cache_read"] == D("0.075")
 
@@ -438,8 +439,9 @@ def test_update_pricing_file_keeps_user_entries_on_disk(tmp_path: Path):
     )
     imported = import_litellm(LITELLM_SAMPLE, "openai")
     summary = update_pricing_file(path, "openai", imported, LITELLM_SOURCE, "2026-11-27")
-    assert (len(summary.added), len(summary.removed), len(summary.kept_user)) == (1, 1, 2)
+    assert (len(summary.added), len(summary.removed), len(summary.kept_user)) == (2, 1, 2)
     models = yaml.safe_load(path.read_text())["models"]
+    assert models["o1-pro"]["format"] == "responses"  # written as the config loader reads it
     assert models["my-model"] == {"input": 0.3, "output": 1.2, "note": "local vLLM", "user": True}
     assert models["gpt-4o"] == {"input": 5.0, "output": 15.0, "user": True}
     assert models["gpt-4o-mini"]["input"] == 0.15

@@ -38,7 +38,7 @@ OPENAI_TO_ANTHROPIC: list[tuple[int, Any, str, str, str]] = [
     (502, {"error": {"code": 502, "message": "Provider returned error",
                      "metadata": {"raw": "upstream timeout", "provider_name": "X"}}}, "",
      "api_error", "Provider returned error (upstream timeout)"),
-    (503, ["not", "a", "dict"], "busy", "overloaded_error", "busy"),
+    (503, ["not", "a", "dict"], "busy", "api_error", "busy"),  # one error table: gateway.errors._TYPES
     (504, {"error": "Gateway Timeout"}, "", "timeout_error", "Gateway Timeout"),
     (529, {}, "", "overloaded_error", "Upstream returned HTTP 529"),
     (418, {"unexpected": True}, "teapot", "invalid_request_error", "teapot"),

@@ -12,7 +12,11 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.validate import validate_anthropic_request, validate_openai_request
+from tests.fakes.validate import (
+    validate_anthropic_request,
+    validate_openai_request,
+    validate_responses_request,
+)
 
 TOOL = {"name": "get_weather", "input_schema": {"type": "object", "properties": {}}}
 
@@ -254,3 +258,105 @@ def test_openai_validator_provider_extensions() -> None:
     body["messages"][2]["reasoning_details"] = [{"type": "reasoning.text", "text": "t"}]
     assert validate_openai_request(body, provider="openrouter") == []
     assert validate_openai_request(body, provider="openai") != []
+
+
+# --- OpenAI Responses -------------------------------------------------------------------------
+
+
+def responses_base() -> dict[str, Any]:
+    """A Codex-like Responses request: developer messages, tools of three kinds, a tool loop."""
+    return {
+        "model": "gpt-5.1-codex",
+        "instructions": "Be terse.",
+        "input": [
+            {"type": "message", "role": "developer",
+             "content": [{"type": "input_text", "text": "Sandbox: workspace-write"}]},
+            {"type": "message", "role": "user", "content": [
+                {"type": "input_text", "text": "Weather?"},
+                {"type": "input_image", "image_url": "https://x.test/a.png", "detail": "auto"}]},
+            {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAA"},
+            {"type": "function_call", "call_id": "call_1", "name": "get_weather",
+             "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "call_1", "output": "18C"},
+            {"type": "custom_tool_call", "call_id": "call_2", "name": "apply_patch",
+             "input": "*** Begin Patch"},
+            {"type": "custom_tool_call_output", "call_id": "call_2",
+             "output": [{"type": "input_text", "text": "Done"}]},
+            {"type": "message", "role": "assistant",
+             "content": [{"type": "output_text", "text": "18C.", "annotations": []}]},
+            {"role": "user", "content": "Thanks"},
+        ],
+        "tools": [
+            {"type": "function", "name": "get_weather", "description": "Weather",
+             "parameters": {"type": "object", "properties": {}}, "strict": False},
+            {"type": "custom", "name": "apply_patch", "description": "Patch files",
+             "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}},
+            {"type": "namespace", "name": "mcp__docs__", "description": "Docs",
+             "tools": [{"type": "function", "name": "search", "parameters": {"type": "object"},
+                        "strict": False}]},
+            {"type": "web_search"},
+        ],
+        "tool_choice": "auto", "parallel_tool_calls": True, "max_output_tokens": 1000,
+        "reasoning": {"effort": "medium", "summary": "auto"},
+        "text": {"format": {"type": "json_schema", "name": "answer",
+                            "schema": {"type": "object"}, "strict": True},
+                 "verbosity": "low"},
+        "store": False, "include": ["reasoning.encrypted_content"], "stream": True,
+        "prompt_cache_key": "thread-1", "client_metadata": {"x": "y"},
+    }
+
+
+def test_responses_base_is_valid() -> None:
+    assert validate_responses_request(responses_base()) == []
+    assert validate_responses_request({"model": "gpt-5", "input": "hi"}) == []
+
+
+RESPONSES_INVALID: list[tuple[str, Mutation, str]] = [
+    ("no model", _delete("model"), "model"),
+    ("chat messages field", _set("messages", []), "Unknown parameter"),
+    ("chat max_tokens", _set("max_tokens", 10), "Unknown parameter"),
+    ("chat response_format", _set("response_format", {"type": "json_object"}),
+     "Unknown parameter"),
+    ("unknown item type", _set("input.8", {"type": "future_item", "x": 1}), "future_item"),
+    ("output without its call", _set("input.4.call_id", "call_9"), "No tool call found"),
+    ("custom output without its call", _set("input.6.call_id", "call_1"), "No tool call"),
+    ("output before its call", lambda b: b["input"].insert(
+        2, {"type": "function_call_output", "call_id": "call_1", "output": "x"}),
+     "No tool call found"),
+    ("bad role", _set("input.8.role", "tool"), "role"),
+    ("input_text in assistant", _set("input.7.content.0", {"type": "input_text", "text": "x"}),
+     "input_text"),
+    ("output_text in user", _set("input.1.content.0", {"type": "output_text", "text": "x"}),
+     "output_text"),
+    ("chat text part", _set("input.1.content.0", {"type": "text", "text": "x"}), "'text'"),
+    ("image without url", _set("input.1.content.1", {"type": "input_image"}), "image_url"),
+    ("reasoning without encrypted content, store false",
+     _set("input.2", {"type": "reasoning", "id": "rs_1", "summary": []}), "encrypted_content"),
+    ("function call without name", _set("input.3.name", ""), "name"),
+    ("nested chat tool shape", _set("tools.0", {"type": "function", "function": {
+        "name": "get_weather", "parameters": {}}}), "function"),
+    ("unknown tool type", _set("tools.3", {"type": "retrieval"}), "retrieval"),
+    ("bad function name", _set("tools.0.name", "get.weather"), "name"),
+    ("chat tool_choice shape", _set("tool_choice", {"type": "function",
+                                                    "function": {"name": "get_weather"}}),
+     "tool_choice"),
+    ("unknown tool_choice name", _set("tool_choice", {"type": "function", "name": "nope"}),
+     "unknown tool"),
+    ("max_output_tokens below 16", _set("max_output_tokens", 8), "minimum"),
+    ("temperature above 2", _set("temperature", 3), "temperature"),
+    ("bad effort", _set("reasoning.effort", "extreme"), "effort"),
+    ("nested json_schema", _set("text.format", {"type": "json_schema", "json_schema": {
+        "name": "a", "schema": {}}}), "json_schema"),
+    ("stream_options without stream", lambda b: b.update(stream=False,
+                                                         stream_options={}), "stream_options"),
+    ("bad include", _set("include", ["everything"]), "include"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "expected"), [(m, e) for _, m, e in RESPONSES_INVALID],
+                         ids=[name for name, _, _ in RESPONSES_INVALID])
+def test_responses_validator_flags(mutate: Mutation, expected: str) -> None:
+    body = copy.deepcopy(responses_base())
+    mutate(body)
+    problems = validate_responses_request(body)
+    assert any(expected.lower() in p.lower() for p in problems), problems

@@ -13,6 +13,7 @@ Modules:
     names      tool-call ids and tool names (ToolNameMap)
     models     per-model output ceilings, thinking kinds, reasoning-model detection
     count      a count_tokens estimate for non-Anthropic models
+    responses_api  OpenAI Responses API <-> Chat Completions (Messages by composition through Chat)
 """
 
 from gateway.translate.count import estimate_input_tokens
@@ -32,12 +33,22 @@ from gateway.translate.requests import (
     strip_unsigned_thinking,
 )
 from gateway.translate.responses import anthropic_to_openai_response, openai_to_anthropic_response
+from gateway.translate.responses_api import (
+    ChatToResponsesStream,
+    ResponsesToChatStream,
+    chat_to_responses_request,
+    chat_to_responses_response,
+    responses_to_chat_request,
+    responses_to_chat_response,
+)
 from gateway.translate.streams import AnthropicToOpenAIStream, OpenAIToAnthropicStream
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
     "AnthropicToOpenAIStream",
+    "ChatToResponsesStream",
     "OpenAIToAnthropicStream",
+    "ResponsesToChatStream",
     "ToolNameMap",
     "TranslationError",
     "UpstreamError",
@@ -45,11 +56,15 @@ __all__ = [
     "anthropic_error_to_openai",
     "anthropic_to_openai_request",
     "anthropic_to_openai_response",
+    "chat_to_responses_request",
+    "chat_to_responses_response",
     "claude_limits",
     "estimate_input_tokens",
     "openai_error_body",
     "openai_error_to_anthropic",
     "openai_to_anthropic_request",
     "openai_to_anthropic_response",
+    "responses_to_chat_request",
+    "responses_to_chat_response",
     "strip_unsigned_thinking",
 ]

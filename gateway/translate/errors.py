@@ -29,41 +29,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.errors import error_types
+
 MAX_MESSAGE_CHARS = 2000
 
-# HTTP status -> Anthropic error.type (protocol.md §5.2).
-_ANTHROPIC_TYPE_BY_STATUS: dict[int, str] = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    408: "timeout_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    502: "api_error",
-    503: "overloaded_error",
-    504: "timeout_error",
-    529: "overloaded_error",
-}
-
-# HTTP status -> OpenAI (error.type, error.code) (protocol.md §5.2).
-_OPENAI_TYPE_BY_STATUS: dict[int, tuple[str, str | None]] = {
-    400: ("invalid_request_error", None),
-    401: ("invalid_request_error", "invalid_api_key"),
-    402: ("insufficient_quota", "insufficient_quota"),
-    403: ("permission_error", None),
-    404: ("invalid_request_error", "model_not_found"),
-    408: ("timeout", "timeout"),
-    413: ("invalid_request_error", "request_too_large"),
-    429: ("rate_limit_exceeded", "rate_limit_exceeded"),
-    500: ("server_error", None),
-    502: ("server_error", None),
-    503: ("server_error", "service_unavailable"),
-    504: ("timeout", "timeout"),
-    529: ("server_error", "overloaded"),
-}
+# HTTP status -> error types: THE table is gateway.errors._TYPES (protocol.md §5.2).
 
 # Anthropic error.type -> OpenAI (type, code), used when there is no HTTP status to go by
 # (errors inside a stream) or the Anthropic type is more precise than the status.
@@ -151,16 +121,13 @@ def anthropic_error_body(type: str, message: str) -> dict[str, Any]:
 
 def anthropic_type_for_status(status: int) -> str:
     """The Anthropic ``error.type`` for an HTTP status (unknown 4xx: invalid_request_error)."""
-    if status in _ANTHROPIC_TYPE_BY_STATUS:
-        return _ANTHROPIC_TYPE_BY_STATUS[status]
-    return "api_error" if status >= 500 else "invalid_request_error"
+    return error_types(status)[0]
 
 
 def openai_type_for_status(status: int) -> tuple[str, str | None]:
     """The OpenAI ``(error.type, error.code)`` for an HTTP status."""
-    if status in _OPENAI_TYPE_BY_STATUS:
-        return _OPENAI_TYPE_BY_STATUS[status]
-    return ("server_error", None) if status >= 500 else ("invalid_request_error", None)
+    _, otype, code = error_types(status)
+    return otype, code
 
 
 def openai_type_for_anthropic(anthropic_type: str) -> tuple[str, str | None]:

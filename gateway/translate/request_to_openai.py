@@ -1,7 +1,8 @@
 """Anthropic Messages request -> OpenAI Chat Completions request (protocol.md §1, §9).
 
-``provider`` selects the quirks: ``"openai"``, ``"xai"``, ``"openrouter"``; any other name is a
-generic OpenAI-compatible server (vLLM, Ollama, LM Studio...) and gets the most conservative form.
+``provider`` is the provider's dialect (gateway.dialects, from its config entry, never its name):
+``"openai"``, ``"xai"``, ``"openrouter"``; any other value (``"compatible"``) is a generic
+OpenAI-compatible server (vLLM, Ollama, LM Studio...) and gets the most conservative form.
 
 Messages.
 

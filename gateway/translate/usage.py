@@ -7,8 +7,8 @@ Anthropic counts are added up, and toward Anthropic the cached parts are subtrac
 Provider quirks handled here rather than in every caller:
 
 * xAI's ``completion_tokens`` excludes reasoning (``total = prompt + completion + reasoning``), so
-  for ``provider == "xai"`` the reasoning tokens are added to Anthropic ``output_tokens``. Everyone
-  else already counts reasoning inside ``completion_tokens``.
+  for a dialect with ``reasoning_outside_completion`` the reasoning tokens are added to Anthropic
+  ``output_tokens`` (gateway.formats.chat.tokens, the normaliser the usage row uses too).
 * ``prompt_tokens_details.cache_write_tokens`` (OpenAI SDK 3.3.1+, OpenRouter) becomes
   ``cache_creation_input_tokens``; absent means 0.
 
@@ -21,6 +21,9 @@ OpenRouter's ``finish_reason: "error"`` is not a stop reason at all; callers che
 from __future__ import annotations
 
 from typing import Any
+
+from gateway.dialects import DEFAULT_DIALECT, DIALECTS
+from gateway.formats.chat import tokens as chat_tokens
 
 _FINISH_BY_STOP: dict[str, str] = {
     "end_turn": "stop",
@@ -92,18 +95,14 @@ def openai_usage_from_anthropic(usage: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def anthropic_usage_from_openai(usage: dict[str, Any] | None, *, provider: str) -> dict[str, int]:
-    """OpenAI-family ``usage`` -> Anthropic ``usage`` with the four counts the SDK reads."""
-    u = _dict(usage)
-    details = _dict(u.get("prompt_tokens_details"))
-    cache_read = _int(details.get("cached_tokens"))
-    cache_write = _int(details.get("cache_write_tokens"))
-    prompt = _int(u.get("prompt_tokens"))
-    output = _int(u.get("completion_tokens"))
-    if provider == "xai":
-        output += _int(_dict(u.get("completion_tokens_details")).get("reasoning_tokens"))
+    """OpenAI-family ``usage`` -> Anthropic ``usage`` with the four counts the SDK reads.
+
+    ``provider`` is the provider's dialect (gateway.dialects); the counts come from the one Chat
+    Completions normaliser (gateway.formats.chat.tokens), the same that writes the usage row."""
+    t = chat_tokens(_dict(usage), DIALECTS.get(provider, DIALECTS[DEFAULT_DIALECT]))
     return {
-        "input_tokens": max(prompt - cache_read - cache_write, 0),
-        "cache_creation_input_tokens": cache_write,
-        "cache_read_input_tokens": cache_read,
-        "output_tokens": output,
+        "input_tokens": t.input,
+        "cache_creation_input_tokens": t.cache_write,
+        "cache_read_input_tokens": t.cache_read,
+        "output_tokens": t.output,
     }

@@ -116,3 +116,52 @@ def accumulate_openai_chunks(chunks: list[ChatCompletionChunk]) -> dict[str, Any
     return {"text": "".join(text), "reasoning": "".join(reasoning),
             "calls": [calls[i] for i in sorted(calls)], "finish": finish, "usage": usage,
             "roles": roles}
+
+
+# --- OpenAI Responses API ---------------------------------------------------------------------
+
+_RESPONSES_ARGS: dict[str, Any] = {"model": "gpt-test", "input": "hi"}
+
+
+def responses_parse(body: dict[str, Any]) -> Any:
+    """A non-streaming Responses body as parsed by the SDK (``responses.create(...)``)."""
+    client = openai_client(json.dumps(body).encode(), "application/json")
+    return client.responses.create(**_RESPONSES_ARGS)
+
+
+def responses_stream_final(frames: Iterable[bytes], **kwargs: Any) -> Any:
+    """The SDK's accumulated ``responses.stream(...).get_final_response()``."""
+    client = openai_client(b"".join(frames), "text/event-stream")
+    with client.responses.stream(**{**_RESPONSES_ARGS, **kwargs}) as stream:
+        return stream.get_final_response()
+
+
+def responses_stream_events(frames: Iterable[bytes]) -> list[Any]:
+    """The typed events the SDK yields for ``responses.create(stream=True)``."""
+    client = openai_client(b"".join(frames), "text/event-stream")
+    return list(client.responses.create(**_RESPONSES_ARGS, stream=True))
+
+
+def responses_stream_helper_events(frames: Iterable[bytes]) -> list[Any]:
+    """The events ``responses.stream(...)`` yields (its accumulator checks every item identity)."""
+    client = openai_client(b"".join(frames), "text/event-stream")
+    with client.responses.stream(**_RESPONSES_ARGS) as stream:
+        return list(stream)
+
+
+def sse_payloads(frames: Iterable[bytes]) -> list[tuple[str | None, Any]]:
+    """Split SSE bytes into (event name, parsed data) pairs; ``[DONE]`` stays a string."""
+    pairs: list[tuple[str | None, Any]] = []
+    for block in b"".join(frames).decode().split("\n\n"):
+        if not block.strip() or block.startswith(":"):
+            continue
+        event: str | None = None
+        data: list[str] = []
+        for line in block.split("\n"):
+            if line.startswith("event: "):
+                event = line[len("event: "):]
+            elif line.startswith("data: "):
+                data.append(line[len("data: "):])
+        text = "\n".join(data)
+        pairs.append((event, text if text == "[DONE]" else json.loads(text)))
+    return pairs

@@ -1,7 +1,10 @@
 """A fake provider on 127.0.0.1 that speaks the real wire formats.
 
 One aiohttp server, in its own thread, plays every provider: `/<name>/v1/messages` answers as
-Anthropic, `/<name>/v1/chat/completions` as an OpenAI-format provider (openai, xai, openrouter).
+Anthropic, `/<name>/v1/chat/completions` as an OpenAI-format provider (openai, xai, openrouter),
+`/<name>/v1/responses` as the Responses API (tests/fakes/responses.py). Each provider is validated
+as the one it plays (`plays`: name -> dialect; xai and openrouter by default, so their request
+extensions are checked as theirs and OpenAI's rules for everyone else).
 It checks what it receives the way the real APIs do (key header, version header, body rules) and
 records every request, so tests can assert what reached the provider.
 
@@ -22,10 +25,16 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.responses import check_responses_request, response_events, response_json
+
 try:  # strict validators (tests/fakes/validate.py) when present
     from tests.fakes.validate import validate_anthropic_request, validate_openai_request
 except ImportError:  # pragma: no cover
     validate_anthropic_request = validate_openai_request = None  # type: ignore[assignment]
+try:  # the Responses validator of tests/fakes/validate.py, when present, on top of ours
+    from tests.fakes.validate import validate_responses_request  # type: ignore[attr-defined]
+except ImportError:
+    validate_responses_request = None
 
 
 @dataclass
@@ -191,6 +200,9 @@ class FakeUpstream:
         self._runner: web.AppRunner | None = None
         self._ready = threading.Event()
         self.strict = True
+        self.plays: dict[str, str] = {"xai": "xai", "openrouter": "openrouter"}  # provider -> dialect
+        self.other: list[str] = []  # requests to paths no provider serves ("GET /openai/v1/models")
+        self.no_responses: set[str] = set()  # providers whose /responses answers 404 (chat only)
 
     # --- control, from the test thread ---
     def queue(self, *replies: Reply) -> None:
@@ -201,6 +213,7 @@ class FakeUpstream:
         with self._lock:
             self._replies.clear()
             self.seen.clear()
+            self.other.clear()
 
     def base_url(self, provider: str, fmt: str) -> str:
         root = f"http://127.0.0.1:{self.port}/{provider}"
@@ -239,6 +252,8 @@ class FakeUpstream:
         app.router.add_post("/{provider}/v1/messages", self._anthropic)
         app.router.add_post("/{provider}/v1/messages/count_tokens", self._count_tokens)
         app.router.add_post("/{provider}/v1/chat/completions", self._openai)
+        app.router.add_post("/{provider}/v1/responses", self._responses)
+        app.router.add_route("*", "/{tail:.*}", self._other)  # anything else: recorded, then 404
         runner = web.AppRunner(app, access_log=None)
         loop.run_until_complete(runner.setup())
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -314,7 +329,12 @@ class FakeUpstream:
             return self._openai_error(401, "Incorrect API key provided", "invalid_request_error")
         if not isinstance(body, dict):
             return self._openai_error(400, "We could not parse the JSON body of your request.")
-        problems = validate_openai_request(body) if (self.strict and validate_openai_request) else []
+        dialect = self.plays.get(provider, "openai")
+        problems = (
+            validate_openai_request(body, provider=dialect)
+            if (self.strict and validate_openai_request)
+            else []
+        )
         if problems:
             return self._openai_error(400, "; ".join(problems))
         reply = self._next(provider)
@@ -332,6 +352,43 @@ class FakeUpstream:
                 )
             else:
                 reply = Reply(json=openai_completion(model))
+        return await self._answer(request, reply)
+
+    async def _other(self, request: web.Request) -> web.StreamResponse:
+        self.other.append(f"{request.method} {request.path}")
+        return self._openai_error(404, f"No route {request.method} {request.path}")
+
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        provider, body = await self._record(request)
+        if provider in self.no_responses:
+            return web.json_response(
+                {
+                    "error": {
+                        "message": "Not found",
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": "not_found",
+                    }
+                },
+                status=404,
+            )
+        auth = request.headers.get("authorization", "")
+        if provider != "local" and (not auth.startswith("Bearer ") or len(auth) < 10):
+            return self._openai_error(401, "Incorrect API key provided", "invalid_request_error")
+        if not isinstance(body, dict):
+            return self._openai_error(400, "We could not parse the JSON body of your request.")
+        problems = check_responses_request(body) if self.strict else []
+        if self.strict and validate_responses_request is not None:
+            problems += [p for p in validate_responses_request(body) if p not in problems]
+        if problems:
+            return self._openai_error(400, "; ".join(problems))
+        reply = self._next(provider)
+        model = body.get("model", "?")
+        if reply is None:
+            if body.get("stream"):
+                reply = Reply(events=response_events(model, request=body))
+            else:
+                reply = Reply(json=response_json(model, request=body))
         return await self._answer(request, reply)
 
     async def _answer(self, request: web.Request, reply: Reply) -> web.StreamResponse:

@@ -25,6 +25,9 @@ most 40 characters; ``n`` 1..128; ``stream_options`` only with ``stream: true``;
 and ``max_completion_tokens`` not both; ``tool_choice``/``parallel_tool_calls`` only with
 ``tools``; sampling ranges; at most 4 stop sequences; unknown top-level fields (OpenAI refuses
 unrecognized arguments; ``provider="openrouter"`` or ``"xai"`` allows their extensions).
+
+OpenAI Responses (``validate_responses_request``): see its docstring (items, call pairing,
+flat tools, ``store: false`` rules, parameter ranges, unknown top-level fields).
 """
 
 from __future__ import annotations
@@ -728,4 +731,304 @@ def validate_openai_request(body: dict[str, Any], *, provider: str = "openai") -
     names = _check_openai_tools(body, problems)
     _check_openai_choice(body, names, problems)
     _check_openai_params(body, problems)
+    return problems
+
+
+# --- OpenAI Responses -------------------------------------------------------------------------
+
+RESPONSES_FIELDS = {
+    "model", "input", "instructions", "tools", "tool_choice", "parallel_tool_calls",
+    "max_output_tokens", "max_tool_calls", "temperature", "top_p", "top_logprobs", "reasoning",
+    "text", "stream", "stream_options", "store", "include", "metadata", "user",
+    "safety_identifier", "prompt_cache_key", "prompt_cache_retention", "prompt_cache_options",
+    "previous_response_id", "conversation", "background", "background_options", "truncation",
+    "service_tier", "prompt", "context_management", "image", "moderation", "access_programs",
+    "client_metadata",  # sent by Codex to api.openai.com, which accepts it
+}
+RESPONSES_ITEM_TYPES = {
+    "message", "function_call", "function_call_output", "custom_tool_call",
+    "custom_tool_call_output", "reasoning", "item_reference", "computer_call",
+    "computer_call_output", "web_search_call", "file_search_call", "image_generation_call",
+    "code_interpreter_call", "local_shell_call", "local_shell_call_output", "shell_call",
+    "shell_call_output", "apply_patch_call", "apply_patch_call_output", "mcp_list_tools",
+    "mcp_approval_request", "mcp_approval_response", "mcp_call", "compaction",
+    "compaction_trigger", "tool_search_call", "tool_search_output", "additional_tools",
+    "program", "program_output",
+}
+RESPONSES_TOOL_TYPES = {
+    "function", "custom", "namespace", "file_search", "computer", "computer_use_preview",
+    "web_search", "web_search_2025_08_26", "web_search_preview", "web_search_preview_2025_03_11",
+    "mcp", "code_interpreter", "programmatic_tool_calling", "image_generation", "local_shell",
+    "shell", "tool_search", "apply_patch",
+}
+RESPONSES_FUNCTION_KEYS = {"type", "name", "description", "parameters", "strict", "defer_loading",
+                           "allowed_callers", "output_schema"}
+RESPONSES_INPUT_PARTS = {"input_text", "input_image", "input_file", "input_audio"}
+RESPONSES_ASSISTANT_PARTS = {"output_text", "refusal"}
+RESPONSES_INCLUDABLE = {
+    "file_search_call.results", "web_search_call.results", "web_search_call.action.sources",
+    "message.input_image.image_url", "computer_call_output.output.image_url",
+    "code_interpreter_call.outputs", "reasoning.encrypted_content",
+    "message.output_text.logprobs",
+}
+
+
+def _check_responses_part(part: object, allowed: set[str], where: str,
+                          problems: list[str]) -> None:
+    if not isinstance(part, dict):
+        problems.append(f"{where}: content part must be an object")
+        return
+    ptype = part.get("type")
+    if ptype not in allowed:
+        problems.append(f"{where}.type: Invalid value: {ptype!r}. Supported values are: "
+                        f"{sorted(allowed)}")
+        return
+    if ptype in ("input_text", "output_text") and not isinstance(part.get("text"), str):
+        problems.append(f"{where}.text: must be a string")
+    if ptype == "refusal" and not isinstance(part.get("refusal"), str):
+        problems.append(f"{where}.refusal: must be a string")
+    if ptype == "input_image":
+        url, file_id = part.get("image_url"), part.get("file_id")
+        if not ((isinstance(url, str) and url.startswith(("http://", "https://", "data:")))
+                or (isinstance(file_id, str) and file_id)):
+            problems.append(f"{where}: input_image needs an http(s) or data image_url, "
+                            "or a file_id")
+        if part.get("detail") not in (None, "auto", "low", "high", "original"):
+            problems.append(f"{where}.detail: invalid")
+    if ptype == "input_file" and not any(
+            isinstance(part.get(k), str) and part.get(k) for k in
+            ("file_data", "file_id", "file_url")):
+        problems.append(f"{where}: input_file needs file_data, file_id or file_url")
+
+
+def _check_responses_message(item: dict[str, Any], where: str, problems: list[str]) -> None:
+    role = item.get("role")
+    if role not in ("user", "assistant", "system", "developer"):
+        problems.append(f"{where}.role: invalid role {role!r}")
+        return
+    extra = set(item) - {"type", "role", "content", "id", "status", "phase"}
+    if extra:
+        problems.append(f"{where}: unknown parameters {sorted(extra)}")
+    content = item.get("content")
+    if isinstance(content, str):
+        return
+    if not isinstance(content, list):
+        problems.append(f"{where}.content: must be a string or an array of parts")
+        return
+    allowed = RESPONSES_ASSISTANT_PARTS if role == "assistant" else RESPONSES_INPUT_PARTS
+    for j, part in enumerate(content):
+        _check_responses_part(part, allowed, f"{where}.content[{j}]", problems)
+
+
+def _check_responses_output(output: object, where: str, problems: list[str]) -> None:
+    if isinstance(output, str):
+        return
+    if not isinstance(output, list):
+        problems.append(f"{where}.output: must be a string or an array of parts")
+        return
+    for j, part in enumerate(output):
+        _check_responses_part(part, {"input_text", "input_image", "input_file"},
+                              f"{where}.output[{j}]", problems)
+
+
+def _check_responses_input(body: dict[str, Any], problems: list[str]) -> None:
+    items = body.get("input")
+    if items is None or isinstance(items, str):
+        return
+    if not isinstance(items, list):
+        problems.append("input: must be a string or an array of items")
+        return
+    calls: dict[str, set[str]] = {"function_call": set(), "custom_tool_call": set()}
+    for i, item in enumerate(items):
+        where = f"input[{i}]"
+        if not isinstance(item, dict):
+            problems.append(f"{where}: must be an object")
+            continue
+        itype = item.get("type", "message" if "role" in item else None)
+        if itype not in RESPONSES_ITEM_TYPES:
+            problems.append(f"{where}.type: Invalid value: {itype!r}")
+            continue
+        if itype == "message":
+            _check_responses_message(item, where, problems)
+        elif itype in ("function_call", "custom_tool_call"):
+            payload = "arguments" if itype == "function_call" else "input"
+            for key in ("call_id", "name", payload):
+                if not isinstance(item.get(key), str) or (key != payload and not item[key]):
+                    problems.append(f"{where}.{key}: required string")
+            if isinstance(item.get("call_id"), str):
+                calls[itype].add(item["call_id"])
+        elif itype in ("function_call_output", "custom_tool_call_output"):
+            call_type = itype.removesuffix("_output")
+            if item.get("call_id") not in calls[call_type]:
+                problems.append(f"{where}: No tool call found for {itype} with call_id "
+                                f"{item.get('call_id')!r}.")
+            _check_responses_output(item.get("output"), where, problems)
+        elif itype == "reasoning":
+            if not isinstance(item.get("summary"), list):
+                problems.append(f"{where}.summary: required array")
+            enc = item.get("encrypted_content")
+            if enc is not None and not isinstance(enc, str):
+                problems.append(f"{where}.encrypted_content: must be a string")
+            if body.get("store") is False and not enc:
+                problems.append(f"{where}: a reasoning item without encrypted_content cannot be "
+                                "resolved when store is false")
+        elif itype == "item_reference" and body.get("store") is False:
+            problems.append(f"{where}: item_reference cannot be resolved when store is false")
+
+
+def _check_responses_function(tool: dict[str, Any], where: str, problems: list[str]) -> None:
+    if "function" in tool:
+        problems.append(f"{where}: unknown parameter 'function' (Responses function tools "
+                        "are flat: type, name, description, parameters, strict)")
+    extra = set(tool) - RESPONSES_FUNCTION_KEYS - {"function"}
+    if extra:
+        problems.append(f"{where}: unknown parameters {sorted(extra)}")
+    if not isinstance(tool.get("name"), str) or not OPENAI_FUNCTION_NAME.match(tool["name"]):
+        problems.append(f"{where}.name: does not match '^[a-zA-Z0-9_-]{{1,64}}$'")
+    params = tool.get("parameters")
+    if params is not None and not isinstance(params, dict):
+        problems.append(f"{where}.parameters: must be an object")
+    if tool.get("strict") is not None and not isinstance(tool["strict"], bool):
+        problems.append(f"{where}.strict: must be a boolean")
+
+
+def _check_responses_tools(body: dict[str, Any], problems: list[str]) -> set[str]:
+    names: set[str] = set()
+    tools = body.get("tools")
+    if tools is None:
+        return names
+    if not isinstance(tools, list):
+        problems.append("tools: must be an array")
+        return names
+    for i, tool in enumerate(tools):
+        where = f"tools[{i}]"
+        ttype = tool.get("type") if isinstance(tool, dict) else None
+        if ttype not in RESPONSES_TOOL_TYPES:
+            problems.append(f"{where}.type: Invalid value: {ttype!r}")
+            continue
+        assert isinstance(tool, dict)
+        if ttype == "function":
+            _check_responses_function(tool, where, problems)
+        elif ttype == "custom":
+            if not isinstance(tool.get("name"), str) or not tool["name"]:
+                problems.append(f"{where}.name: required")
+        elif ttype == "namespace":
+            inner = tool.get("tools")
+            if not isinstance(tool.get("name"), str) or not isinstance(inner, list):
+                problems.append(f"{where}: namespace tools need a name and tools")
+                continue
+            for j, sub in enumerate(inner):
+                if not isinstance(sub, dict) or sub.get("type") not in ("function", "custom"):
+                    problems.append(f"{where}.tools[{j}].type: must be 'function' or 'custom'")
+                elif sub["type"] == "function":
+                    _check_responses_function(sub, f"{where}.tools[{j}]", problems)
+            continue
+        if isinstance(tool.get("name"), str):
+            names.add(tool["name"])
+    return names
+
+
+def _check_responses_choice(body: dict[str, Any], names: set[str], problems: list[str]) -> None:
+    choice = body.get("tool_choice")
+    if choice is None or choice in ("none", "auto", "required"):
+        return
+    if not isinstance(choice, dict):
+        problems.append(f"tool_choice: invalid value {choice!r}")
+        return
+    if choice.get("type") in ("function", "custom"):
+        if choice.get("name") not in names:
+            problems.append(f"tool_choice: unknown tool {choice.get('name')!r}")
+        if "function" in choice:
+            problems.append("tool_choice: unknown parameter 'function' (the Responses shape is "
+                            "{type, name})")
+    elif choice.get("type") == "allowed_tools":
+        if choice.get("mode") not in ("auto", "required") or not isinstance(
+                choice.get("tools"), list):
+            problems.append("tool_choice: allowed_tools needs a mode and tools")
+    elif choice.get("type") not in RESPONSES_TOOL_TYPES:
+        problems.append(f"tool_choice.type: invalid value {choice.get('type')!r}")
+
+
+def _check_responses_params(body: dict[str, Any], problems: list[str]) -> None:
+    max_out = body.get("max_output_tokens")
+    if max_out is not None and (not _is_int(max_out) or max_out < 16):
+        problems.append("max_output_tokens: integer below minimum value (16)")
+    temperature = body.get("temperature")
+    if temperature is not None and (not _is_number(temperature) or not 0 <= temperature <= 2):
+        problems.append("temperature: must be between 0 and 2")
+    top_p = body.get("top_p")
+    if top_p is not None and (not _is_number(top_p) or not 0 <= top_p <= 1):
+        problems.append("top_p: must be between 0 and 1")
+    for key in ("parallel_tool_calls", "stream", "store", "background"):
+        if body.get(key) is not None and not isinstance(body[key], bool):
+            problems.append(f"{key}: must be a boolean")
+    if "stream_options" in body and body.get("stream") is not True:
+        problems.append("stream_options: only allowed when 'stream' is true")
+    if body.get("instructions") is not None and not isinstance(body["instructions"], str):
+        problems.append("instructions: must be a string")
+    reasoning = body.get("reasoning")
+    if reasoning is not None:
+        if not isinstance(reasoning, dict):
+            problems.append("reasoning: must be an object")
+        else:
+            if reasoning.get("effort") not in (None, *REASONING_EFFORTS, "max"):
+                problems.append(f"reasoning.effort: invalid value {reasoning.get('effort')!r}")
+            if reasoning.get("summary") not in (None, "auto", "concise", "detailed"):
+                problems.append("reasoning.summary: invalid value")
+    text = body.get("text")
+    if text is not None:
+        fmt = text.get("format") if isinstance(text, dict) else None
+        if not isinstance(text, dict):
+            problems.append("text: must be an object")
+        elif fmt is not None:
+            ftype = fmt.get("type") if isinstance(fmt, dict) else None
+            if ftype not in ("text", "json_object", "json_schema"):
+                problems.append("text.format.type: invalid")
+            elif ftype == "json_schema" and (
+                    not OPENAI_FUNCTION_NAME.match(str(fmt.get("name", "")))
+                    or not isinstance(fmt.get("schema"), dict)):
+                problems.append("text.format: json_schema needs a name and a schema "
+                                "(flat, not nested under 'json_schema')")
+        if isinstance(text, dict) and text.get("verbosity") not in (None, "low", "medium", "high"):
+            problems.append("text.verbosity: invalid value")
+    include = body.get("include")
+    if include is not None and (not isinstance(include, list)
+                                or any(x not in RESPONSES_INCLUDABLE for x in include)):
+        problems.append(f"include: invalid value {include!r}")
+    metadata = body.get("metadata")
+    if metadata is not None and (not isinstance(metadata, dict) or len(metadata) > 16 or any(
+            not isinstance(v, str) for v in metadata.values())):
+        problems.append("metadata: at most 16 string values")
+    if body.get("truncation") not in (None, "auto", "disabled"):
+        problems.append("truncation: invalid value")
+    for key in ("user", "safety_identifier", "prompt_cache_key", "previous_response_id"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            problems.append(f"{key}: must be a string")
+
+
+def validate_responses_request(body: dict[str, Any]) -> list[str]:
+    """Problems the OpenAI Responses API would reject ``body`` for (empty list: valid).
+
+    Checks: ``model``; unknown top-level fields (Chat fields such as ``messages``,
+    ``max_tokens``, ``response_format``, ``stop`` included); ``input`` a string or items of known
+    types; message roles and content part types per role (assistant: ``output_text``/``refusal``;
+    others: ``input_*``); every ``function_call_output``/``custom_tool_call_output`` answering an
+    earlier call's ``call_id``; reasoning items need ``encrypted_content`` (and item references
+    are unresolvable) with ``store: false``; flat function tools with valid names (a nested
+    ``function`` object is the Chat shape); namespace and custom tools; ``tool_choice`` shape
+    and names; ``max_output_tokens`` >= 16; sampling ranges; ``reasoning``, ``text.format``
+    (flat json_schema), ``include``, ``metadata``, ``truncation`` values.
+    """
+    if not isinstance(body, dict):
+        return ["body: must be a JSON object"]
+    problems: list[str] = []
+    extra = set(body) - RESPONSES_FIELDS
+    if extra:
+        problems.append(f"Unknown parameter(s): {sorted(extra)}")
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        problems.append("model: required")
+    _check_responses_input(body, problems)
+    names = _check_responses_tools(body, problems)
+    _check_responses_choice(body, names, problems)
+    _check_responses_params(body, problems)
     return problems
