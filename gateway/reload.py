@@ -119,8 +119,9 @@ def start_watching(store: ConfigStore, stop: threading.Event, *, debounce_ms: in
                 name = path.rpartition("/")[2]
                 return name in names or name.endswith((".yaml", ".yml"))
 
+            armed = False
             try:
-                for _changes in watch(
+                for changes in watch(
                     *dirs,
                     watch_filter=relevant,
                     debounce=debounce_ms,
@@ -128,8 +129,14 @@ def start_watching(store: ConfigStore, stop: threading.Event, *, debounce_ms: in
                     stop_event=stop,
                     recursive=False,
                     rust_timeout=500,
+                    yield_on_timeout=True,
                     raise_interrupt=False,
                 ):
+                    if not changes:  # a quiet timeout: the watch is surely armed by now
+                        if armed:
+                            continue
+                        armed = True  # an edit made between this worker's load and its watch
+                        # starting was seen by no one: reload once now (a no-op when nothing changed)
                     if store.reload() and store.watch_dirs() != dirs:
                         break  # the set of files changed: watch the new folders
             except Exception:
