@@ -120,7 +120,7 @@ class Config:
     pricing_files: tuple[Path, ...] = ()
     digest: str = ""
     loaded_at: float = 0.0
-    env_fingerprint: str = field(default="", compare=False, repr=False)  # of .env (envfile.fingerprint)
+    env_fingerprint: str = field(default="", compare=False, repr=False)  # of .env (envfile.read)
     access_log: bool = True  # server.access_log: one line per proxied request (gateway.accesslog)
     log_format: str = "text"  # server.log_format: text or json
     otlp_endpoint: str | None = None  # telemetry.otlp_endpoint: OTLP/HTTP traces (gateway.tracing)
@@ -242,7 +242,9 @@ _TOP_KEYS = {"server", "auth", "usage", "pricing", "providers", "aliases", "rout
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
     """Read and validate ekai.yaml and its price tables. Raises ConfigError listing every problem."""
     path = Path(path).resolve()
-    env = envfile.effective_env(path) if env is None else env  # .env fills what the process lacks
+    env_fingerprint = ""
+    if env is None:  # the process environment, and .env for what it lacks
+        env, env_fingerprint = envfile.effective_env(path)
     problems: list[str] = []
     doc = _read_doc(path, problems)
     if doc is None:
@@ -353,7 +355,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         pricing_files=tuple(pricing_files),
         digest=digest.hexdigest()[:16],
         loaded_at=time.time(),
-        env_fingerprint=envfile.fingerprint(path),
+        env_fingerprint=env_fingerprint,
         access_log=access_log,
         log_format=log_format,
         otlp_endpoint=otlp_endpoint,

@@ -12,13 +12,14 @@ of `.env` can change or remove any value that came from it, and can never touch 
 process was started with.
 
 Values are secrets: nothing here logs or returns them except to `load_config`. The snapshot
-keeps only a salted fingerprint of the file (`fingerprint`), so a reload notices an edited key
+keeps only a salted fingerprint of the file (`read`), so a reload notices an edited key
 without the digest shown on /health saying anything about it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import secrets
@@ -37,37 +38,41 @@ def env_path(config_path: Path) -> Path:
     return config_path.parent / NAME
 
 
-def read(path: Path) -> dict[str, str]:
-    """The file's `NAME=value` pairs (empty when there is no file). A line without `=` is
-    skipped (python-dotenv warns with its line number, never its value)."""
+def read(path: Path) -> tuple[dict[str, str], str]:
+    """The file's `NAME=value` pairs (empty when there is no file) and the fingerprint of exactly
+    the bytes they were parsed from (read once: an edit landing between two reads must not pair
+    old values with a new fingerprint, or the reload the edit triggers would see "no change").
+    A line without `=` is skipped (python-dotenv warns with its line number, never its value)."""
     try:
-        if not path.is_file():
-            return {}
-        values = dotenv_values(path, interpolate=True, encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {}, _digest(b"\x00missing")
+    except OSError as exc:
         log.error("%s not read: %s", path, type(exc).__name__)
-        return {}
-    return {name: value for name, value in values.items() if value is not None}
+        return {}, _digest(b"\x00unreadable")
+    try:
+        values = dotenv_values(stream=io.StringIO(data.decode("utf-8")), interpolate=True)
+    except UnicodeDecodeError as exc:
+        log.error("%s not read: %s", path, type(exc).__name__)
+        return {}, _digest(data)
+    return {name: value for name, value in values.items() if value is not None}, _digest(data)
 
 
-def effective_env(config_path: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """`base` (default: the process environment) plus the names only `.env` defines."""
+def effective_env(config_path: Path, base: Mapping[str, str] | None = None) -> tuple[dict[str, str], str]:
+    """`base` (default: the process environment) plus the names only `.env` defines, and the
+    file's fingerprint."""
     base = os.environ if base is None else base
-    merged = read(env_path(config_path))
+    merged, digest = read(env_path(config_path))
     merged.update(base)  # the real environment wins, always
-    return merged
+    return merged, digest
 
 
 def names_from_file(config_path: Path, base: Mapping[str, str] | None = None) -> list[str]:
     """The names whose value comes from `.env` (the process does not have them): for messages."""
     base = os.environ if base is None else base
-    return sorted(name for name in read(env_path(config_path)) if name not in base)
+    return sorted(name for name in read(env_path(config_path))[0] if name not in base)
 
 
-def fingerprint(config_path: Path) -> str:
+def _digest(data: bytes) -> str:
     """A salted digest of the file's bytes: changes when the file does, reveals nothing."""
-    try:
-        data = env_path(config_path).read_bytes()
-    except OSError:
-        data = b"\x00missing"
     return hashlib.blake2b(data, key=_SALT, digest_size=16).hexdigest()

@@ -49,7 +49,13 @@ class ConfigStore:
     def reload(self) -> bool:
         """Re-read the files; swap in the new config if valid. True when the config changed."""
         try:
-            config = load_config(self.path)
+            shape = self.config
+            for _attempt in range(3):  # an edit landing while the files are read would pair
+                before = self._read_fingerprint(shape)  # old content with a new digest (and the
+                config = load_config(self.path)  # reload it triggers would then see no change):
+                if self._read_fingerprint(config) == before:  # read until the bytes held still
+                    break
+                shape = config
         except ConfigError as exc:
             message = "; ".join(exc.problems)
             if message != self.last_error:
@@ -115,11 +121,17 @@ def start_watching(store: ConfigStore, stop: threading.Event, *, debounce_ms: in
             dirs = store.watch_dirs()
             names = store.watched_names()
 
-            def relevant(_change: object, path: str, names: set[str] = names) -> bool:
+            armed = [False]  # set by the first event or quiet timeout: the watch is live from then on
+
+            def relevant(
+                _change: object, path: str, names: set[str] = names, armed: list[bool] = armed
+            ) -> bool:
+                if not armed[0]:  # any first event (the usage database's, say) proves the watch is
+                    armed[0] = True  # live: let it through, so the loop below reloads once
+                    return True
                 name = path.rpartition("/")[2]
                 return name in names or name.endswith((".yaml", ".yml"))
 
-            armed = False
             try:
                 for changes in watch(
                     *dirs,
@@ -132,11 +144,12 @@ def start_watching(store: ConfigStore, stop: threading.Event, *, debounce_ms: in
                     yield_on_timeout=True,
                     raise_interrupt=False,
                 ):
-                    if not changes:  # a quiet timeout: the watch is surely armed by now
-                        if armed:
+                    # Once the watch is live, reload once: an edit made between this worker's load
+                    # and its watch starting was seen by no one (a no-op when nothing changed).
+                    if not changes:  # a quiet timeout
+                        if armed[0]:
                             continue
-                        armed = True  # an edit made between this worker's load and its watch
-                        # starting was seen by no one: reload once now (a no-op when nothing changed)
+                        armed[0] = True
                     if store.reload() and store.watch_dirs() != dirs:
                         break  # the set of files changed: watch the new folders
             except Exception:
