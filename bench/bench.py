@@ -323,7 +323,7 @@ LIMITS_YAML = {
 
 
 def write_config(
-    folder: Path, fake: Fake, port: int, limits: str = "none", database: str = "usage.db"
+    folder: Path, fake: Fake, port: int, limits: str = "none", extra: str = "", database: str = "usage.db"
 ) -> Path:
     """ekai.yaml + the shipped price tables: two providers on the fake, the others removed."""
     pricing = folder / "pricing"
@@ -343,7 +343,8 @@ routing:
   strategy: cheapest
   pins: {{}}
   fallback: true
-{LIMITS_YAML[limits]}"""
+{LIMITS_YAML[limits]}{extra}
+"""
     path = folder / "ekai.yaml"
     path.write_text(text)
     return path
@@ -357,6 +358,7 @@ class GatewayProc:
         cores: set[int] | None,
         src: Path = ROOT,
         limits: str = "none",
+        extra: str = "",
         database: str = "usage.db",
     ) -> None:
         self.limits = limits
@@ -364,6 +366,7 @@ class GatewayProc:
         self.admin_url = database if database.startswith("postgresql://") else None
         self.pg_url: str | None = None
         self.src = src  # the checkout whose gateway/ package runs
+        self.extra = extra  # more ekai.yaml (--config-extra)
         self.folder = folder
         self.workers = workers
         self.cores = cores
@@ -382,7 +385,7 @@ class GatewayProc:
             with psycopg.connect(self.admin_url, autocommit=True) as conn:
                 conn.execute(f'CREATE DATABASE "{name}"')
             self.pg_url = database = self.admin_url.rsplit("/", 1)[0] + "/" + name
-        config = write_config(self.folder, fake, self.port, self.limits, database)
+        config = write_config(self.folder, fake, self.port, self.limits, self.extra, database)
         env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
         env |= PROVIDER_KEYS | {"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(self.src)}
         env["EKAI_BENCH_GATEWAY_KEY"] = BENCH_GATEWAY_KEY
@@ -588,6 +591,7 @@ class Settings:
     scenarios: list[Scenario]
     gateway_src: Path = ROOT
     limits: str = "none"
+    config_extra: str = ""
     database: str = "usage.db"
 
 
@@ -642,7 +646,7 @@ def run_pass(st: Settings, pinned: bool, log: Any) -> dict[str, Any]:
         os.sched_setaffinity(0, other_cores)
     folder = Path(tempfile.mkdtemp(prefix="ekai-bench-"))
     fake = Fake(st.chunks, other_cores, st.first_gap_ms, st.chunk_delay_ms)
-    gw = GatewayProc(folder, st.workers, gw_cores, st.gateway_src, st.limits, st.database)
+    gw = GatewayProc(folder, st.workers, gw_cores, st.gateway_src, st.limits, st.config_extra, st.database)
     out: dict[str, Any] = {"pinned": pinned, "workers": st.workers, "loadavg_start": os.getloadavg()}
     try:
         fake.start()
@@ -940,6 +944,12 @@ def main(argv: list[str] | None = None) -> int:
         "never reached, and a gateway budget (compare 'on' with 'auth' for the cost of the checks)",
     )
     parser.add_argument(
+        "--config-extra",
+        default="",
+        metavar="YAML",
+        help="top-level ekai.yaml keys appended to the bench config, e.g. 'telemetry: {otlp_endpoint: URL}'",
+    )
+    parser.add_argument(
         "--database",
         default="usage.db",
         help="usage.database: usage.db (default, SQLite) or a postgresql:// admin URL (a fresh "
@@ -962,6 +972,7 @@ def main(argv: list[str] | None = None) -> int:
         chunk_delay_ms=args.chunk_delay_ms,
         workers=args.workers,
         gateway_src=args.gateway_src.resolve(),
+        config_extra=args.config_extra,
         scenarios=[s for s in SCENARIOS + EXTRA_SCENARIOS if s.name in args.scenario]
         if args.scenario
         else SCENARIOS,

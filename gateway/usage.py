@@ -22,6 +22,7 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -258,6 +259,21 @@ class UsageWriter:
         self.last_error_at: float | None = None
         self.max_backlog = MAX_BACKLOG
 
+        # called in this thread with each batch once written: metrics, access log, traces
+        # (gateway.metrics, gateway.accesslog, gateway.tracing), so they cost the event loop nothing
+        self.observers: list[Callable[[list[UsageRecord]], None]] = []
+
+    def queue_depth(self) -> int:
+        """Records waiting to be written (queued, or held while the database is away)."""
+        return self.backlog
+
+    def _observe(self, records: list[UsageRecord]) -> None:
+        for observer in self.observers:
+            try:
+                observer(records)
+            except Exception:  # an observer's bug must never cost a row
+                log.exception("usage observer %r failed on %d records", observer, len(records))
+
     @property
     def backlog(self) -> int:
         return self.queued - self.done
@@ -321,8 +337,8 @@ class UsageWriter:
     def _trim(self, pending: deque[Any]) -> None:
         over = len(pending) - self.max_backlog
         if over > 0:
-            for _ in range(over):
-                pending.popleft()
+            dropped = [pending.popleft() for _ in range(over)]
+            self._observe(dropped)  # metrics and the access log still see those requests
             self.dropped += over
             self.done += over
             log.error(
@@ -361,6 +377,7 @@ class UsageWriter:
                 written = True
             if written:
                 self.done += len(batch)
+                self._observe(batch)
                 backoff = 0.0
                 continue
             pending.extendleft(reversed(batch))  # the server is away: keep them, oldest first
@@ -370,6 +387,7 @@ class UsageWriter:
                     log.error("stopping with %d usage rows not written: %s", len(pending), self.last_error)
                     self.failed += len(pending)
                     self.done += len(pending)
+                    self._observe(list(pending))
                     break
             backoff = min(max(backoff * 2, 0.1), MAX_BACKOFF)
             if stopping:
