@@ -114,6 +114,7 @@ class Admission:
         other instances' (gateway.shared_limits)."""
         assert self.shared is not None
         loop = asyncio.get_running_loop()
+        failing = False
         while not self._stop.is_set():
             policies = [p for p in store.config.key_policies.values() if p.windowed]
             if policies:
@@ -121,9 +122,14 @@ class Admission:
                 try:
                     mine = {p.name: self.windows.get(p.name).per_second(now) for p in policies}
                     self.others = await loop.run_in_executor(None, self.shared.sync, mine, now)
+                    if failing:
+                        log.warning("rate windows shared again")
+                        failing = False
                 except SHARE_ERRORS as exc:
-                    log.warning("rate windows not shared this time (will retry): %s", exc)
-                    self.others = {}  # this machine's own windows still hold
+                    if not failing:  # once per outage
+                        log.warning("rate windows not shared (this machine's own still hold): %s", exc)
+                    failing = True
+                    self.others = {}
             elif self.others:
                 self.others = {}
             with contextlib.suppress(TimeoutError):

@@ -146,6 +146,7 @@ class SpendBook:
 
     async def run(self, stop: asyncio.Event, active: Callable[[], bool]) -> None:
         """Reconcile every RECONCILE_SECONDS while `active()` (a budget is configured), until `stop`."""
+        failing = False
         while not stop.is_set():
             try:
                 if active():
@@ -154,8 +155,13 @@ class SpendBook:
                     self.last_id = None
                     self.pending.clear()
                     self.local = Totals()
+                if failing:
+                    log.warning("spend reconcile works again")
+                    failing = False
             except READ_ERRORS as exc:
-                log.warning("spend reconcile failed (will retry): %s", exc)
+                if not failing:  # once per outage, not every RECONCILE_SECONDS
+                    log.warning("spend reconcile failed (will retry every %s s): %s", RECONCILE_SECONDS, exc)
+                failing = True
                 self.close()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), RECONCILE_SECONDS)
