@@ -278,6 +278,8 @@ def test_an_outage_keeps_rows_up_to_the_bound_and_drops_the_oldest_visibly(tmp_p
                 time.sleep(0.05)
             assert usage["rows_dropped"] == 10 and usage["backlog"] == 20
             assert usage["last_error"] and usage["last_error_at"]
+            metrics = httpx.get(gw.url + "/metrics", timeout=30).text
+            assert "ekai_usage_rows_dropped_total 10.0" in metrics
             r = httpx.get(gw.url + "/usage", timeout=30)  # a clear 503, not a traceback
             assert r.status_code == 503 and "usage database cannot be read" in r.json()["error"]["message"]
         finally:
