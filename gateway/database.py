@@ -80,5 +80,12 @@ class Database:
             raise ValueError(f"{self} is not a PostgreSQL URL")
         return self.url
 
+    def __fspath__(self) -> str:
+        """A SQLite database is path-like (`Path(db)`, `sqlite3.connect(db)` work, as they did
+        when `Config.database` was a Path); a PostgreSQL one is not (TypeError)."""
+        if self.path is None:
+            raise TypeError(f"{self} is a PostgreSQL database, not a file")
+        return str(self.path)
+
     def __str__(self) -> str:
         return str(self.path) if self.path is not None else redact(self.url or "")

@@ -51,3 +51,14 @@ def test_max_backlog_must_be_a_positive_whole_number(tmp_path: Path) -> None:
         load_config(tmp_path / "ekai.yaml", env={})
     (tmp_path / "ekai.yaml").write_text("usage:\n  max_backlog: 1000\n")
     assert load_config(tmp_path / "ekai.yaml", env={}).max_backlog == 1000
+
+
+def test_a_sqlite_database_is_path_like_and_a_postgres_one_is_not(tmp_path: Path) -> None:
+    import os
+    import sqlite3
+
+    d = Database.parse("u.db", tmp_path)
+    assert Path(d) == tmp_path.resolve() / "u.db" and os.fspath(d) == str(tmp_path.resolve() / "u.db")
+    sqlite3.connect(d).close()  # code written for a Path keeps working
+    with pytest.raises(TypeError, match="PostgreSQL"):
+        Path(Database.parse("postgresql://u:pw@db/x", tmp_path))
