@@ -27,6 +27,7 @@ from sanic.response import HTTPResponse
 
 from gateway import formats, proxy
 from gateway.config import Config, load_config
+from gateway.conversations.service import Conversations, Sweeper
 from gateway.errors import ClientFormat, error_body
 from gateway.handlers import bp
 from gateway.health import ProviderHealth
@@ -111,15 +112,20 @@ def create_app(path: str | os.PathLike[str] | None = None, *, name: str = "ekai"
         app.ctx.health = ProviderHealth()
         app.ctx.stop_watching = threading.Event()
         start_watching(app.ctx.store, app.ctx.stop_watching)
+        app.ctx.conversations = Conversations(app.ctx.store.config.database)
+        sweeper = Sweeper(app.ctx.conversations, lambda: app.ctx.store.config.conversation_retention_days)
+        app.ctx.sweep_task = asyncio.get_running_loop().create_task(sweeper.run_forever())
 
     @app.before_server_stop
     async def stop_watcher(app: Sanic) -> None:
         app.ctx.stop_watching.set()
+        app.ctx.sweep_task.cancel()
 
     @app.after_server_stop
     async def stop(app: Sanic) -> None:
         await app.ctx.upstream.close()
         await asyncio.get_running_loop().run_in_executor(None, app.ctx.writer.stop)
+        await asyncio.get_running_loop().run_in_executor(None, app.ctx.conversations.close)
 
     @app.on_request(priority=100)  # type: ignore[call-arg]
     async def identify(request: Request) -> HTTPResponse | None:
