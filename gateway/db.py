@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS usage (
     price_version      TEXT,               -- digest of the price entry that priced the row
     attempts           TEXT,               -- providers tried before this one: 'xai:429,openai:timeout'
     api_key_name       TEXT,               -- name (never the value) of the gateway key used
-    cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0  -- the 1-hour part of cache_write_tokens
+    cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0,  -- the 1-hour part of cache_write_tokens
+    conversation_id    TEXT                -- x-ekai-conversation ID, or a stored Responses chain's first id
 ) STRICT;
 CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts);
 """
@@ -70,7 +71,11 @@ USAGE_COLUMNS: tuple[str, ...] = (
     "attempts",
     "api_key_name",
     "cache_write_1h_tokens",
+    "conversation_id",
 )
+
+# columns added after a database may have been created: (name, declaration), added when missing
+ADDED_COLUMNS: tuple[tuple[str, str], ...] = (("conversation_id", "TEXT"),)
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
@@ -82,6 +87,10 @@ def connect(path: str | Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=5000")
     conn.executescript(USAGE_DDL)
+    present = {row[1] for row in conn.execute("PRAGMA table_info(usage)")}
+    for name, decl in ADDED_COLUMNS:
+        if name not in present:
+            conn.execute(f"ALTER TABLE usage ADD COLUMN {name} {decl}")
     conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     return conn
 

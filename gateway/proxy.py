@@ -75,6 +75,9 @@ async def handle(request: Request, fmt: ClientFormat) -> HTTPResponse | None:
         check_request(fmt, body)
         route = resolve(cfg, body["model"], request.headers.get("x-ekai-provider"))
         plan = await conversations.prepare(request, cfg.conversation_retention_days, body, fmt)
+        if plan is not None:
+            plan.rec = rec
+            rec.conversation_id = plan.thread_id
         return await _forward(request, cfg, route, body, fmt, rec, plan)
     except GatewayError as exc:
         rec.status, rec.error = exc.status, exc.message

@@ -154,6 +154,7 @@ class UsageRecord:
     error: str | None = None
     attempts: list[str] = field(default_factory=list)
     api_key_name: str | None = None
+    conversation_id: str | None = None  # an id, never content (gateway.conversations)
     delivered: bool = False  # the whole answer reached the client (not a column)
 
     def mark_first_byte(self) -> None:
@@ -204,6 +205,7 @@ class UsageRecord:
             ",".join(self.attempts) or None,
             self.api_key_name,
             t.cache_write_1h,
+            self.conversation_id,
         )
 
 

@@ -77,7 +77,9 @@ def test_previous_response_id_across_providers_and_back(sgw, fake):
     first = sdk.responses.create(model="gpt-4o-mini", input="My name is Ada.")
     # turn 2 on Claude: the gateway replays turn 1 as Messages
     fake.queue(Reply(json=anthropic_message("claude-sonnet-4-6", "Hi Ada."), provider="anthropic"))
-    second = sdk.responses.create(model="claude-sonnet-4-6", input="What is my name?", previous_response_id=first.id)
+    second = sdk.responses.create(
+        model="claude-sonnet-4-6", input="What is my name?", previous_response_id=first.id
+    )
     assert second.output_text == "Hi Ada."
     sent = fake.last("anthropic").body
     assert sent["messages"] == [
@@ -107,17 +109,36 @@ def test_a_streamed_translated_response_is_stored_under_the_id_the_client_saw(sg
     assert got.output_text == final.output_text == "Hello from the fake."
     # and it continues on a Chat Completions provider (Grok) with a function call in it
     tools = [{"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}}}]
-    fake.queue(Reply(events=response_events("gpt-4o-mini", [function_call("get_weather", "{}", "call_9")]),
-                     provider="openai"))
-    with sdk.responses.stream(model="gpt-4o-mini", input="Weather?", tools=tools,
-                              previous_response_id=final.id) as stream:
+    fake.queue(
+        Reply(
+            events=response_events("gpt-4o-mini", [function_call("get_weather", "{}", "call_9")]),
+            provider="openai",
+        )
+    )
+    with sdk.responses.stream(
+        model="gpt-4o-mini", input="Weather?", tools=tools, previous_response_id=final.id
+    ) as stream:
         called = stream.get_final_response()
     assert called.output[0].type == "function_call"
-    fake.queue(Reply(json={"id": "c1", "object": "chat.completion", "created": 1, "model": "grok-4",
-                           "choices": [{"index": 0, "message": {"role": "assistant", "content": "Sunny."},
-                                        "finish_reason": "stop"}],
-                           "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}},
-                     provider="xai"))
+    fake.queue(
+        Reply(
+            json={
+                "id": "c1",
+                "object": "chat.completion",
+                "created": 1,
+                "model": "grok-4",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": "Sunny."},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12},
+            },
+            provider="xai",
+        )
+    )
     done = sdk.responses.create(
         model="grok-4",
         input=[{"type": "function_call_output", "call_id": "call_9", "output": "sunny"}],

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -65,7 +65,8 @@ class Plan:
     served_native: bool = False
     accumulator: conv_items.Accumulator | None = None
     relay: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    thread_id: str | None = None  # the usage row's conversation_id
+    rec: Any = None  # the request's UsageRecord
 
     def body_for(
         self, body: dict[str, Any], raw: bytes, target: Target, wire: str
@@ -157,6 +158,8 @@ class Plan:
                     input=conv_items.for_storage(self.new_items, keep_instructions=True),
                 )
                 await conversations.call("put_response", stored)
+                if self.thread_id is None and self.rec is not None:  # the first of a chain
+                    self.thread_id = self.rec.conversation_id = stored.id
         except NotFound:
             log.warning(
                 "conversation %s changed owner while a request ran: turn not stored", self.conversation_id
@@ -184,6 +187,7 @@ async def prepare(request: Request, retention_days: float, body: dict[str, Any],
     conversations: Conversations = request.app.ctx.conversations
     history: list[dict[str, Any]] = []
     native: str | None = None
+    root: str | None = None  # the first response of a stored chain
     if header is not None:
         if retention_days <= 0:
             raise _bad(
@@ -222,6 +226,7 @@ async def prepare(request: Request, retention_days: float, body: dict[str, Any],
             history += conv_items.for_storage(
                 [o for o in link.response.get("output") or [] if isinstance(o, dict)]
             )
+        root = chain[0].id
         if chain[-1].native:
             native = chain[-1].provider
     try:
@@ -242,6 +247,7 @@ async def prepare(request: Request, retention_days: float, body: dict[str, Any],
         history=history,
         expanded=expanded,
         native_provider=native,
+        thread_id=header or root,
     )
     if expanded is not None:
         plan.history_tokens = estimate_tokens(fmt, expanded)
