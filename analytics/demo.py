@@ -170,7 +170,7 @@ def demo_rows(
             _iso(ms), f"demo-{end_ms:x}-{i:07d}", fmt, m.provider, m.model, m.provider_model,
             stream, status, inp, cr, cw, out, reasoning, cost, round(latency, 1),
             round(ttft, 1), error, cost_pico, None if cost is None else "price_table",
-            None, attempts, None, 0,
+            None, attempts, None, 0, None,
         )  # fmt: skip
 
 

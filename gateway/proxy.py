@@ -74,7 +74,9 @@ async def handle(request: Request, fmt: ClientFormat) -> HTTPResponse | None:
         rec.stream = body.get("stream") is True
         check_request(fmt, body)
         route = resolve(cfg, body["model"], request.headers.get("x-ekai-provider"))
-        plan = await conversations.prepare(request, cfg.conversation_retention_days, body, fmt)
+        plan: conversations.Plan | None = None
+        if fmt == "responses" or conversations.HEADER in request.headers:  # else nothing to store
+            plan = await conversations.prepare(request, cfg.conversation_retention_days, body, fmt)
         if plan is not None:
             plan.rec = rec
             rec.conversation_id = plan.thread_id

@@ -127,7 +127,7 @@ def write_usage(db: Path, rows: Iterable[Mapping[str, Any]]) -> Path:
             f"INSERT INTO usage ({', '.join(USAGE_COLUMNS)}) "
             f"VALUES ({', '.join('?' * len(USAGE_COLUMNS))})",
             [
-                tuple({"request_id": f"req-{i:06d}", **r}[c] for c in USAGE_COLUMNS)
+                tuple({"request_id": f"req-{i:06d}", "conversation_id": None, **r}[c] for c in USAGE_COLUMNS)
                 for i, r in enumerate(rows)
             ],
         )
