@@ -288,3 +288,31 @@ def test_cli_lists_shows_and_deletes(cgw, fake):
         model="gpt-4o-mini", messages=[{"role": "user", "content": "New."}]
     )
     assert fake.last("openai").body["messages"] == [{"role": "user", "content": "New."}]
+
+
+def test_streamed_turns_through_every_upstream_format(cgw, fake):
+    # a Messages client streaming from a Chat Completions provider (GPT)
+    with ant(cgw, "stream-2").messages.stream(
+        model="gpt-4o-mini", max_tokens=100, messages=[{"role": "user", "content": "One."}]
+    ) as stream:
+        assert stream.get_final_text() == "Hello from the fake."
+    # a Responses client streaming from a Responses provider (passthrough), store off
+    with oai(cgw, "stream-2").responses.stream(model="gpt-4o-mini", input="Two.", store=False) as stream:
+        assert stream.get_final_response().output_text == "Hello from the fake."
+    sent = fake.last("openai").body["input"]
+    assert [(i["role"], _text(i["content"])) for i in sent] == [
+        ("user", "One."),
+        ("assistant", "Hello from the fake."),
+        ("user", "Two."),
+    ]
+    # a Chat client on Claude sees all four turns
+    oai(cgw, "stream-2").chat.completions.create(
+        model="claude-sonnet-4-6", messages=[{"role": "user", "content": "Three."}]
+    )
+    sent = fake.last("anthropic").body["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "user", "assistant", "user"]
+    assert sent[3]["content"] == [{"type": "text", "text": "Hello from the fake."}]
+
+
+def _text(content: object) -> str:
+    return content if isinstance(content, str) else content[0]["text"]  # type: ignore[index]
