@@ -179,11 +179,14 @@ def test_another_key_sees_nothing(sgw, fake):
     assert client(sgw).responses.retrieve(mine.id).id == mine.id  # still Alice's
 
 
-def test_unknown_previous_response_id_is_a_clear_400(sgw, fake):
+def test_unknown_previous_response_id_is_a_clear_400_on_a_translated_provider(sgw, fake):
     with pytest.raises(openai.BadRequestError) as err:
-        client(sgw).responses.create(model="gpt-4o-mini", input="hi", previous_response_id="resp_nope")
+        client(sgw).responses.create(model="claude-sonnet-4-6", input="hi", previous_response_id="resp_nope")
     assert err.value.code == "previous_response_not_found" and "resp_nope" in err.value.message
     assert fake.seen == []
+    # an id the gateway never held goes to a Responses provider untouched: it may hold it
+    client(sgw).responses.create(model="gpt-4o-mini", input="hi", previous_response_id="resp_elsewhere")
+    assert fake.last("openai").body["previous_response_id"] == "resp_elsewhere"
 
 
 def test_a_response_with_a_reasoning_item_replays_on_claude(sgw, fake):

@@ -10,8 +10,11 @@ Otherwise it returns a `Plan`:
 - `previous_response_id` loads that response and those it continued, and prepends their input
   and output items, except when the provider that will serve this turn is the OpenAI-family
   provider that stored the response itself (a Responses passthrough with `store` on): then the
-  id goes upstream untouched and nothing is prepended. An id the gateway does not hold for this
-  key is a 400 `previous_response_not_found`, as at OpenAI.
+  id goes upstream untouched and nothing is prepended. An id the gateway holds for another key
+  is a 400 `previous_response_not_found`, as at OpenAI (never forwarded: the provider would
+  answer with the content). An id the gateway has never held goes untouched to a provider
+  serving the Responses API (it may hold it: a response created before the gateway was in
+  front), and is that same 400 for a translated provider.
 
 After the reply is complete (non-stream: before it is returned; stream: before the frames that
 end it go out, so a client's next request always sees it) `Plan.save()` appends the new turn and
@@ -63,6 +66,7 @@ class Plan:
     history_tokens: int = 0
     saved: bool = False
     served_native: bool = False
+    unknown_previous: bool = False  # an id the gateway never held: only a Responses provider may
     accumulator: conv_items.Accumulator | None = None
     relay: Any = None
     thread_id: str | None = None  # the usage row's conversation_id
@@ -73,6 +77,10 @@ class Plan:
     ) -> tuple[dict[str, Any], bytes]:
         """The body to send to `target` (in the client's format) and its bytes."""
         self.served_native = False
+        if self.unknown_previous:
+            if wire != "responses":
+                raise _not_found(str(self.previous_id))
+            return body, raw
         if (
             self.native_provider is not None
             and target.provider.name == self.native_provider
@@ -151,7 +159,8 @@ class Plan:
                     id=response["id"],
                     owner=self.owner,
                     created=now,
-                    previous_response_id=self.previous_id,
+                    # an id held elsewhere starts a new chain here (the provider holds the rest)
+                    previous_response_id=None if self.unknown_previous else self.previous_id,
                     provider=target.provider.name,
                     native=wire == "responses" and same_format and store_upstream,
                     response=response,
@@ -166,6 +175,14 @@ class Plan:
             )
         except Exception:
             log.exception("storing a conversation turn failed")
+
+
+def _not_found(previous: str) -> ClientError:
+    return ClientError(
+        f"Previous response with id {previous!r} not found.",
+        param="previous_response_id",
+        code="previous_response_not_found",
+    )
 
 
 def _bad(message: str, param: str, code: str = "invalid_value") -> ClientError:
@@ -216,11 +233,18 @@ async def prepare(request: Request, retention_days: float, body: dict[str, Any],
         try:
             chain: list[StoredResponse] = await conversations.call("response_chain", previous, owner)
         except NotFound:
-            raise _bad(
-                f"Previous response with id {previous!r} not found.",
-                "previous_response_id",
-                "previous_response_not_found",
-            ) from None
+            if await conversations.call("holds_response", previous):
+                raise _not_found(previous) from None
+            return Plan(
+                fmt=fmt,
+                owner=owner,
+                conversation_id=None,
+                store_response=store_response,
+                previous_id=previous,
+                new_items=conv_items.new_turn(fmt, body),
+                history=[],
+                unknown_previous=True,
+            )
         for link in chain:
             history += link.input
             history += conv_items.for_storage(

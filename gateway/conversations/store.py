@@ -110,6 +110,10 @@ class ConversationStore(Protocol):
 
     def delete_response(self, response_id: str, owner: str | None) -> None: ...
 
+    def holds_response(self, response_id: str) -> bool:
+        """Whether any owner's response has this id (so it must not go to a provider)."""
+        ...
+
     def list_conversations(
         self, owner: str | None = None, *, any_owner: bool = False
     ) -> list[ConversationInfo]: ...
@@ -275,6 +279,11 @@ class SQLiteStore:
                 current = stored.previous_response_id
         chain.reverse()
         return chain
+
+    def holds_response(self, response_id: str) -> bool:
+        with self._lock:
+            row = self._conn.execute("SELECT 1 FROM stored_responses WHERE id = ?", (response_id,)).fetchone()
+        return row is not None
 
     def delete_response(self, response_id: str, owner: str | None) -> None:
         with self._lock:
