@@ -316,3 +316,10 @@ def test_streamed_turns_through_every_upstream_format(cgw, fake):
 
 def _text(content: object) -> str:
     return content if isinstance(content, str) else content[0]["text"]  # type: ignore[index]
+
+
+def test_a_conversation_and_a_previous_response_id_together_is_a_400(cgw, fake):
+    with pytest.raises(openai.BadRequestError) as err:
+        oai(cgw, "both-1").responses.create(model="gpt-4o-mini", input="hi", previous_response_id="resp_x")
+    assert err.value.body["param"] == "previous_response_id"
+    assert fake.seen == []
