@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from gateway.db import USAGE_COLUMNS, connect
+from gateway.db import connect, insert_sql
 
 
 @dataclass(frozen=True)
@@ -170,17 +170,16 @@ def demo_rows(
             _iso(ms), f"demo-{end_ms:x}-{i:07d}", fmt, m.provider, m.model, m.provider_model,
             stream, status, inp, cr, cw, out, reasoning, cost, round(latency, 1),
             round(ttft, 1), error, cost_pico, None if cost is None else "price_table",
-            None, attempts, None, 0, None,
+            None, attempts, None, 0,
+            None, None, None, None, None,  # session_id, client, client_version, agent, tags
+            None,  # conversation_id
         )  # fmt: skip
 
 
 def write_rows(db: str | Path, rows: Iterator[Sequence[object]], batch: int = 50_000) -> int:
     """Append `rows` (in `USAGE_COLUMNS` order) to the usage table at `db`; returns the count."""
     con = connect(db)
-    sql = (
-        f"INSERT INTO usage ({', '.join(USAGE_COLUMNS)}) "
-        f"VALUES ({', '.join('?' * len(USAGE_COLUMNS))})"
-    )
+    sql = insert_sql()
     count = 0
     try:
         chunk: list[Sequence[object]] = []

@@ -63,13 +63,24 @@ QUESTION = "Is Santa real? Answer briefly, and say why people tell the story to 
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    fmt: str  # 'openai' | 'anthropic'
+    fmt: str  # 'openai' | 'anthropic' | 'responses'
     stream: bool
     model: str
 
     def body(self) -> bytes:
-        if self.fmt == "openai":
+        if self.fmt == "responses":
             data: dict[str, Any] = {
+                "model": self.model,
+                "instructions": SYSTEM,
+                "input": QUESTION,
+                "max_output_tokens": 256,
+                "temperature": 0.2,
+            }
+            if self.stream:
+                data["stream"] = True
+            return json.dumps(data, separators=(",", ":")).encode()
+        if self.fmt == "openai":
+            data = {
                 "model": self.model,
                 "messages": [
                     {"role": "system", "content": SYSTEM},
@@ -94,16 +105,26 @@ class Scenario:
         return json.dumps(data, separators=(",", ":")).encode()
 
     def headers(self) -> dict[str, str]:
+        """What real clients send, identity included (gateway.identity reads it on every request):
+        Anthropic as Claude Code with its session header, OpenAI as the Python SDK with
+        x-ekai-session and x-ekai-tags."""
         h = {"content-type": "application/json"}
         if self.fmt == "anthropic":
             h["anthropic-version"] = "2023-06-01"
+            h["user-agent"] = "claude-cli/2.1.332 (external, sdk-cli)"
+            h["x-claude-code-session-id"] = "2a44ca10-4665-4db6-93c1-565666213fa7"
+        else:
+            h["user-agent"] = "OpenAI/Python 3.63.0"
+            h["x-ekai-session"] = "bench-session-1"
+            h["x-ekai-tags"] = "team=bench,env=local"
         return h
 
     def gateway_path(self) -> str:
-        return "/v1/chat/completions" if self.fmt == "openai" else "/v1/messages"
+        return {"openai": "/v1/chat/completions", "responses": "/v1/responses"}.get(self.fmt, "/v1/messages")
 
     def direct_path(self) -> str:
-        return "/openai/v1/chat/completions" if self.fmt == "openai" else "/anthropic/v1/messages"
+        paths = {"openai": "/openai/v1/chat/completions", "responses": "/openai/v1/responses"}
+        return paths.get(self.fmt, "/anthropic/v1/messages")
 
     def complete(self, tail: bytes) -> bool:
         """Did the reply end the way a good reply of this kind ends?"""
@@ -111,6 +132,8 @@ class Scenario:
             return tail.endswith(b"}")
         if self.fmt == "openai":
             return tail.endswith(b"data: [DONE]\n\n")
+        if self.fmt == "responses":
+            return tail.endswith(b'"status":"completed"}}\n\n')  # response.completed (fake_upstream)
         return b"message_stop" in tail
 
 
@@ -119,6 +142,12 @@ SCENARIOS = [
     Scenario("openai-stream", "openai", True, "gpt-4o-mini"),
     Scenario("anthropic", "anthropic", False, "claude-haiku-4-5"),
     Scenario("anthropic-stream", "anthropic", True, "claude-haiku-4-5"),
+]
+# Responses API passthrough (OpenAI client -> a provider serving /responses): only when asked for
+# with --scenario, so default runs stay comparable with trees that predate the route.
+EXTRA_SCENARIOS = [
+    Scenario("responses", "responses", False, "gpt-4o-mini"),
+    Scenario("responses-stream", "responses", True, "gpt-4o-mini"),
 ]
 
 
@@ -277,7 +306,23 @@ PROVIDER_KEYS = {
 }
 
 
-def write_config(folder: Path, fake: Fake, port: int) -> Path:
+BENCH_GATEWAY_KEY = "bench-gateway-key"
+# --limits: `auth` = one gateway key (short form); `on` = the same key with a budget, rpm, tpm and
+# an allowlist none of which a bench run reaches, plus a gateway-wide budget: the cost of checking.
+LIMITS_YAML = {
+    "none": "",
+    "auth": "auth:\n  keys:\n    bench: EKAI_BENCH_GATEWAY_KEY\n",
+    "on": (
+        "auth:\n  keys:\n    bench:\n      env: EKAI_BENCH_GATEWAY_KEY\n"
+        "      budget: {daily_usd: 1000000, monthly_usd: 10000000}\n"
+        "      limits: {rpm: 1000000, tpm: 1000000000000}\n"
+        '      models: ["gpt-*", "claude-*", "o*"]\n'
+        "  budget: {daily_usd: 1000000, monthly_usd: 10000000}\n"
+    ),
+}
+
+
+def write_config(folder: Path, fake: Fake, port: int, limits: str = "none") -> Path:
     """ekai.yaml + the shipped price tables: two providers on the fake, the others removed."""
     pricing = folder / "pricing"
     pricing.mkdir(exist_ok=True)
@@ -296,14 +341,17 @@ routing:
   strategy: cheapest
   pins: {{}}
   fallback: true
-"""
+{LIMITS_YAML[limits]}"""
     path = folder / "ekai.yaml"
     path.write_text(text)
     return path
 
 
 class GatewayProc:
-    def __init__(self, folder: Path, workers: int, cores: set[int] | None, src: Path = ROOT) -> None:
+    def __init__(
+        self, folder: Path, workers: int, cores: set[int] | None, src: Path = ROOT, limits: str = "none"
+    ) -> None:
+        self.limits = limits
         self.src = src  # the checkout whose gateway/ package runs
         self.folder = folder
         self.workers = workers
@@ -315,9 +363,10 @@ class GatewayProc:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, fake: Fake, timeout: float = 30.0) -> GatewayProc:
-        config = write_config(self.folder, fake, self.port)
+        config = write_config(self.folder, fake, self.port, self.limits)
         env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
         env |= PROVIDER_KEYS | {"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(self.src)}
+        env["EKAI_BENCH_GATEWAY_KEY"] = BENCH_GATEWAY_KEY
         cmd = [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(self.port)]
         cmd += ["--workers", str(self.workers)]
         self._logfile = open(self.log, "wb")  # noqa: SIM115
@@ -397,12 +446,14 @@ class GatewayProc:
 class Load:
     """Sends one scenario's request to one base URL, and times it."""
 
-    def __init__(self, session: aiohttp.ClientSession, base: str, sc: Scenario, path: str) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, base: str, sc: Scenario, path: str, keyed: bool = False
+    ) -> None:
         self.session = session
         self.url = base + path
         self.sc = sc
         self.body = sc.body()
-        self.headers = sc.headers()
+        self.headers = sc.headers() | ({"x-api-key": BENCH_GATEWAY_KEY} if keyed else {})
         self.sent = 0  # every request sent, failed ones included (the gateway rows them too)
 
     async def one(self, sample: Sample) -> None:
@@ -488,6 +539,7 @@ class Settings:
     workers: int
     scenarios: list[Scenario]
     gateway_src: Path = ROOT
+    limits: str = "none"
 
 
 async def measure(gw: GatewayProc, fake: Fake, st: Settings, log: Any) -> dict[str, Any]:
@@ -502,7 +554,7 @@ async def measure(gw: GatewayProc, fake: Fake, st: Settings, log: Any) -> dict[s
         loads = {
             sc.name: {
                 "direct": Load(session, fake.url, sc, sc.direct_path()),
-                "gateway": Load(session, gw.url, sc, sc.gateway_path()),
+                "gateway": Load(session, gw.url, sc, sc.gateway_path(), st.limits != "none"),
             }
             for sc in st.scenarios
         }
@@ -541,7 +593,7 @@ def run_pass(st: Settings, pinned: bool, log: Any) -> dict[str, Any]:
         os.sched_setaffinity(0, other_cores)
     folder = Path(tempfile.mkdtemp(prefix="ekai-bench-"))
     fake = Fake(st.chunks, other_cores, st.first_gap_ms, st.chunk_delay_ms)
-    gw = GatewayProc(folder, st.workers, gw_cores, st.gateway_src)
+    gw = GatewayProc(folder, st.workers, gw_cores, st.gateway_src, st.limits)
     out: dict[str, Any] = {"pinned": pinned, "workers": st.workers, "loadavg_start": os.getloadavg()}
     try:
         fake.start()
@@ -820,14 +872,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scenario",
         action="append",
-        choices=[s.name for s in SCENARIOS],
-        help="only these scenarios (repeatable; default all four)",
+        choices=[s.name for s in SCENARIOS + EXTRA_SCENARIOS],
+        help="only these scenarios (repeatable; default the four same-format Chat and Messages ones; "
+        "responses, responses-stream on request)",
     )
     parser.add_argument(
         "--gateway-src",
         type=Path,
         default=ROOT,
         help="checkout whose gateway/ runs (default this one): for A/B runs against another worktree",
+    )
+    parser.add_argument(
+        "--limits",
+        choices=sorted(LIMITS_YAML),
+        default="none",
+        help="none (default); auth: one gateway key; on: that key with a budget, rpm, tpm and models "
+        "never reached, and a gateway budget (compare 'on' with 'auth' for the cost of the checks)",
     )
     args = parser.parse_args(argv)
     if not (args.gateway_src / "gateway" / "__main__.py").exists():
@@ -846,7 +906,10 @@ def main(argv: list[str] | None = None) -> int:
         chunk_delay_ms=args.chunk_delay_ms,
         workers=args.workers,
         gateway_src=args.gateway_src.resolve(),
-        scenarios=[s for s in SCENARIOS if not args.scenario or s.name in args.scenario],
+        scenarios=[s for s in SCENARIOS + EXTRA_SCENARIOS if s.name in args.scenario]
+        if args.scenario
+        else SCENARIOS,
+        limits=args.limits,
     )
     passes = {"off": [False], "on": [True], "both": [False, True]}[args.pin]
     if any(passes) and (os.cpu_count() or 1) < 2:

@@ -137,9 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         snap = duck.snapshot(db)
         now = datetime.now(UTC).replace(tzinfo=None)
         changes = [
-            figures(
-                snap, q.Filters(start=now - timedelta(days=7), providers=("anthropic",)), prices
-            )
+            figures(snap, q.Filters(start=now - timedelta(days=7), providers=("anthropic",)), prices)
             for _ in range(args.repeat)
         ]
         snap.close()

@@ -5,7 +5,8 @@
 One process, one event loop (uvloop when installed), a raw asyncio protocol with httptools as the
 HTTP/1.1 parser: no framework, so the fake costs as little CPU per request as Python allows and
 the benchmark measures the gateway, not the fake. Any path ending in `/chat/completions` answers as
-an OpenAI-format provider, any path ending in `/messages` as Anthropic; the leading segment (the
+an OpenAI-format provider, any path ending in `/messages` as Anthropic, `/responses` as the
+OpenAI Responses API; the leading segment (the
 provider name in `http://127.0.0.1:P/<name>/v1`) is ignored.
 
 - OpenAI non-stream: a canned `chat.completion` with usage, cached tokens included.
@@ -160,6 +161,75 @@ def anthropic_stream(model: str, chunks: int) -> list[bytes]:
     return events
 
 
+RESPONSES_USAGE = {
+    "input_tokens": 1250,
+    "input_tokens_details": {"cached_tokens": 1024},
+    "output_tokens": 180,
+    "output_tokens_details": {"reasoning_tokens": 0},
+    "total_tokens": 1430,
+}
+
+
+def _response(model: str, status: str, output: list[Any], usage: Any) -> dict[str, Any]:
+    return {
+        "id": "resp_bench0001",
+        "object": "response",
+        "created_at": 1764230400,
+        "status": status,
+        "error": None,
+        "incomplete_details": None,
+        "instructions": None,
+        "model": model,
+        "output": output,
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "usage": usage,
+    }
+
+
+_MESSAGE = {"type": "message", "id": "msg_bench0001", "status": "completed", "role": "assistant"}
+_TEXT_PART = {"type": "output_text", "annotations": [], "logprobs": []}
+
+
+def responses_json(model: str) -> bytes:
+    item = {**_MESSAGE, "content": [{**_TEXT_PART, "text": TEXT}]}
+    return _dumps(_response(model, "completed", [item], RESPONSES_USAGE))
+
+
+def responses_stream(model: str, chunks: int) -> list[bytes]:
+    """The Responses API's event stream for one text message, every payload with its type and
+    sequence_number (what api.openai.com sends)."""
+    seq = iter(range(10**6))
+    events: list[bytes] = []
+
+    def emit(kind: str, **fields: Any) -> None:
+        events.append(_sse({"type": kind, "sequence_number": next(seq), **fields}, kind))
+
+    start = _response(model, "in_progress", [], None)
+    emit("response.created", response=start)
+    emit("response.in_progress", response=start)
+    ref = {"item_id": "msg_bench0001", "output_index": 0}
+    emit(
+        "response.output_item.added",
+        output_index=0,
+        item={**_MESSAGE, "status": "in_progress", "content": []},
+    )
+    emit("response.content_part.added", **ref, content_index=0, part={**_TEXT_PART, "text": ""})
+    words = [WORDS[i % len(WORDS)] for i in range(chunks)]
+    for word in words:
+        emit("response.output_text.delta", **ref, content_index=0, delta=word, logprobs=[])
+    text = "".join(words)
+    emit("response.output_text.done", **ref, content_index=0, text=text, logprobs=[])
+    emit("response.content_part.done", **ref, content_index=0, part={**_TEXT_PART, "text": text})
+    item = {**_MESSAGE, "content": [{**_TEXT_PART, "text": text}]}
+    emit("response.output_item.done", output_index=0, item=item)
+    done = _response(model, "completed", [item], RESPONSES_USAGE)
+    done["status"] = done.pop("status")  # last, so the bench's 64-byte tail can see how it ended
+    emit("response.completed", response=done)
+    return events
+
+
 _HEAD_JSON = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n%s\r\n"
 _HEAD_SSE = (
     b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
@@ -189,6 +259,8 @@ class Replies:
                 found = (
                     openai_stream(model, self.chunks, include_usage) if stream else openai_completion(model)
                 )
+            elif kind == "responses":
+                found = responses_stream(model, self.chunks) if stream else responses_json(model)
             else:
                 found = anthropic_stream(model, self.chunks) if stream else anthropic_message(model)
             if stream:
@@ -256,6 +328,8 @@ class FakeProtocol(asyncio.Protocol):
             kind = "openai"
         elif path.endswith(b"/messages"):
             kind = "anthropic"
+        elif path.endswith(b"/responses"):
+            kind = "responses"
         else:
             self._reply_error(404, b"no such route")
             return

@@ -1130,41 +1130,35 @@ def seed_rows(db: Path, n: int) -> None:
 
     conn = gwdb.connect(db)
     rng = random.Random(1)
-    cols = ", ".join(gwdb.USAGE_COLUMNS)
-    marks = ", ".join("?" for _ in gwdb.USAGE_COLUMNS)
     conn.execute("BEGIN")
     for start in range(0, n, 10_000):
         batch = []
         for i in range(start, min(start + 10_000, n)):
             cost = rng.randint(10**6, 10**10)
-            batch.append(
-                (
-                    f"2026-01-{1 + i % 28:02d}T00:00:00.000Z",
-                    f"seed{i}",
-                    "openai",
-                    "openai",
-                    OPENAI_MODEL,
-                    OPENAI_MODEL,
-                    0,
-                    200,
-                    1500,
-                    5000,
-                    0,
-                    250,
-                    100,
-                    cost / 1e12,
-                    12.5,
-                    12.5,
-                    None,
-                    cost,
-                    "price_table",
-                    "v1",
-                    None,
-                    None,
-                    0,
-                )
-            )
-        conn.executemany(f"INSERT INTO usage ({cols}) VALUES ({marks})", batch)
+            row = {
+                "ts": f"2026-01-{1 + i % 28:02d}T00:00:00.000Z",
+                "request_id": f"seed{i}",
+                "client_format": "openai",
+                "provider": "openai",
+                "model": OPENAI_MODEL,
+                "provider_model": OPENAI_MODEL,
+                "stream": 0,
+                "status": 200,
+                "input_tokens": 1500,
+                "cache_read_tokens": 5000,
+                "cache_write_tokens": 0,
+                "output_tokens": 250,
+                "reasoning_tokens": 100,
+                "cost_usd": cost / 1e12,
+                "latency_ms": 12.5,
+                "ttft_ms": 12.5,
+                "cost_pico_usd": cost,
+                "cost_source": "price_table",
+                "price_version": "v1",
+                "cache_write_1h_tokens": 0,
+            }
+            batch.append(tuple(row.get(c) for c in gwdb.USAGE_COLUMNS))  # absent -> NULL
+        conn.executemany(gwdb.insert_sql(), batch)
     conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()

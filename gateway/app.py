@@ -26,6 +26,7 @@ from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse
 
 from gateway import formats, proxy
+from gateway.admission import Admission
 from gateway.config import Config, load_config
 from gateway.conversations.service import Conversations, Sweeper
 from gateway.errors import ClientFormat, error_body
@@ -108,6 +109,8 @@ def create_app(path: str | os.PathLike[str] | None = None, *, name: str = "ekai"
     async def start(app: Sanic) -> None:
         app.ctx.writer = UsageWriter(app.ctx.store.config.database)
         app.ctx.writer.start()
+        app.ctx.admission = Admission(app.ctx.store.config, app.ctx.writer)
+        await app.ctx.admission.start(app.ctx.store)
         app.ctx.upstream = Upstream()
         app.ctx.health = ProviderHealth()
         app.ctx.stop_watching = threading.Event()
@@ -120,6 +123,7 @@ def create_app(path: str | os.PathLike[str] | None = None, *, name: str = "ekai"
     async def stop_watcher(app: Sanic) -> None:
         app.ctx.stop_watching.set()
         app.ctx.sweep_task.cancel()
+        await app.ctx.admission.stop()
 
     @app.after_server_stop
     async def stop(app: Sanic) -> None:

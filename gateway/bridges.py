@@ -351,13 +351,12 @@ class AnthropicToOpenAI:
 class _TranslatingRelay:
     """Adapts a translator state machine (gateway.translate.streams) to StreamRelay.
 
-    `upstream` is the provider's wire format: how its events are handed to the machine
-    (Messages and Responses: event name and payload; Chat Completions: the chunk) and which
-    events are errors."""
+    `upstream` is the provider's wire format; its module says how an event is handed to the
+    machine (`machine_args`) and which events are errors (`stream_error`)."""
 
     def __init__(self, machine: Any, *, upstream: str) -> None:
         self.machine = machine
-        self.upstream = upstream
+        self.upstream = formats.FORMATS[upstream]  # how its events reach the machine, which are errors
         self.error: str | None = None
         self.closed = False
 
@@ -369,25 +368,10 @@ class _TranslatingRelay:
         data = ev.json()
         if not isinstance(data, dict):
             return []
-        out: list[bytes]
-        if self.upstream == "anthropic":
-            if ev.event == "error" or data.get("type") == "error":
-                raw_err = data.get("error")
-                err: dict[str, Any] = raw_err if isinstance(raw_err, dict) else {}
-                return self.fail(_upstream_message(data, ev.data), str(err.get("type") or "api_error"))
-            out = self.machine.feed(ev.event or data.get("type"), data)
-        elif self.upstream == "responses":
-            kind = ev.event or data.get("type")
-            if kind == "error":
-                return self.fail(_upstream_message(data, ev.data), str(data.get("code") or "server_error"))
-            if kind == "response.failed":
-                response = data.get("response")
-                return self.fail(_upstream_message(response if isinstance(response, dict) else {}, ev.data))
-            out = self.machine.feed(kind, data)
-        else:
-            if data.get("error"):
-                return self.fail(_upstream_message(data, ev.data))
-            out = self.machine.feed(data)
+        error = self.upstream.stream_error(ev.event, data)
+        if error is not None:
+            return self.fail(*error)
+        out: list[bytes] = self.machine.feed(*self.upstream.machine_args(ev.event, data))
         self._note_error(out)
         return out
 

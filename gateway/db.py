@@ -1,20 +1,34 @@
-"""The usage database: schema, connections and where the file lives.
+"""The usage database: schema, migrations, connections and where the file lives.
 
 One SQLite file, one table `usage`, one row per proxied request (failures included). The columns
 of ../shared/CONTRACT.md keep their names and meaning; the ones after `error` are ekai's additions.
 The table is STRICT (a wrong type is refused at write time, so DuckDB scans never hit a mixed
 column) and the file is in WAL mode (readers never block the gateway's writer).
+
+Schema versions. Version 1 is the table as the first release created it (`USAGE_DDL`, never
+edited again). Every later change is one entry of `MIGRATIONS`, numbered from 2, made only of
+portable steps (`ALTER TABLE usage ADD COLUMN name TYPE` with TEXT / INTEGER / REAL, and
+`CREATE INDEX IF NOT EXISTS`), so that a PostgreSQL backend can run the same list. `migrate`
+applies, inside ONE write transaction, every migration above the version the file records
+(`PRAGMA user_version` in SQLite), then records the new version: each runs exactly once, a
+crash half-way leaves the file as it was, and a second process starting at the same moment waits
+for the lock, then finds nothing left to do. An existing database is altered in place, never
+rebuilt: its rows stay. Adding a column is a new migration at the end of the list plus its name
+at the end of `USAGE_COLUMNS`; nothing else spells the column list.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-SCHEMA_VERSION = 1
+log = logging.getLogger("ekai.db")
 
+# Version 1: the first release's table. Frozen: later changes are MIGRATIONS, never edits here.
 USAGE_DDL = """
 CREATE TABLE IF NOT EXISTS usage (
     id                 INTEGER PRIMARY KEY,
@@ -41,8 +55,7 @@ CREATE TABLE IF NOT EXISTS usage (
     price_version      TEXT,               -- digest of the price entry that priced the row
     attempts           TEXT,               -- providers tried before this one: 'xai:429,openai:timeout'
     api_key_name       TEXT,               -- name (never the value) of the gateway key used
-    cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0,  -- the 1-hour part of cache_write_tokens
-    conversation_id    TEXT                -- x-ekai-conversation ID, or a stored Responses chain's first id
+    cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0  -- the 1-hour part of cache_write_tokens
 ) STRICT;
 CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts);
 """
@@ -71,11 +84,90 @@ USAGE_COLUMNS: tuple[str, ...] = (
     "attempts",
     "api_key_name",
     "cache_write_1h_tokens",
+    # migration 2: who asked
+    "session_id",
+    "client",
+    "client_version",
+    "agent",
+    "tags",
+    # migration 3: stored conversations
     "conversation_id",
 )
 
-# columns added after a database may have been created: (name, declaration), added when missing
-ADDED_COLUMNS: tuple[tuple[str, str], ...] = (("conversation_id", "TEXT"),)
+
+@dataclass(frozen=True, slots=True)
+class AddColumn:
+    """`ALTER TABLE table ADD COLUMN name type`: nullable, no default, a portable type."""
+
+    table: str
+    name: str
+    type: str  # TEXT | INTEGER | REAL (the same words in SQLite and PostgreSQL)
+
+    def sql(self) -> str:
+        return f"ALTER TABLE {self.table} ADD COLUMN {self.name} {self.type}"
+
+
+@dataclass(frozen=True, slots=True)
+class CreateIndex:
+    """`CREATE INDEX IF NOT EXISTS name ON table (columns) [WHERE where]` (a partial index, in
+    SQLite and PostgreSQL alike, when `where` is set)."""
+
+    name: str
+    table: str
+    columns: tuple[str, ...]
+    where: str | None = None
+
+    def sql(self) -> str:
+        sql = f"CREATE INDEX IF NOT EXISTS {self.name} ON {self.table} ({', '.join(self.columns)})"
+        return f"{sql} WHERE {self.where}" if self.where else sql
+
+
+Step = AddColumn | CreateIndex
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    summary: str
+    steps: tuple[Step, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        2,
+        "who asked: session, client, agent and tags on every row",
+        (
+            AddColumn("usage", "session_id", "TEXT"),
+            AddColumn("usage", "client", "TEXT"),
+            AddColumn("usage", "client_version", "TEXT"),
+            AddColumn("usage", "agent", "TEXT"),
+            AddColumn("usage", "tags", "TEXT"),  # a JSON object as text: {"team":"infra"}
+            # A session's rows, in time order: `?session=ID`, the dashboard's session timeline.
+            # One key's rows in a time window: `?key=NAME`, per-key budgets by day and month.
+            # Partial: rows without a session (key) cost no index write, and `col = ?` implies
+            # `col IS NOT NULL`, so both planners still use them for those lookups.
+            CreateIndex("usage_session_ts", "usage", ("session_id", "ts"), "session_id IS NOT NULL"),
+            CreateIndex("usage_key_ts", "usage", ("api_key_name", "ts"), "api_key_name IS NOT NULL"),
+            # No index on client / agent / tags: a handful of values over millions of rows, so a
+            # filter on them reads most of the table anyway; every index costs each INSERT.
+        ),
+    ),
+    Migration(
+        3,
+        "stored conversations: the conversation (or first stored response) id on every row",
+        (
+            # x-ekai-conversation ID, or the first response id of a stored previous_response_id
+            # chain (gateway.conversations): an id, never content. The content itself lives in
+            # the conversations tables (gateway/conversations/store.py), never here.
+            AddColumn("usage", "conversation_id", "TEXT"),
+            CreateIndex(
+                "usage_conversation_ts", "usage", ("conversation_id", "ts"), "conversation_id IS NOT NULL"
+            ),
+        ),
+    ),
+)
+
+SCHEMA_VERSION = 1 + len(MIGRATIONS)
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
@@ -86,13 +178,79 @@ def connect(path: str | Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=5000")
-    conn.executescript(USAGE_DDL)
-    present = {row[1] for row in conn.execute("PRAGMA table_info(usage)")}
-    for name, decl in ADDED_COLUMNS:
-        if name not in present:
-            conn.execute(f"ALTER TABLE usage ADD COLUMN {name} {decl}")
-    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    migrate(conn)
     return conn
+
+
+# How long a starting process waits for another one's migration: building an index over an
+# old table takes a while (about 1.5 s per million rows here), far beyond the usual 5 s wait.
+MIGRATION_LOCK_WAIT_MS = 600_000
+
+
+def migrate(conn: sqlite3.Connection) -> list[int]:
+    """Bring the usage table of `conn` (autocommit mode) to `SCHEMA_VERSION`; returns the
+    versions applied (empty when it already was). One IMMEDIATE transaction: concurrent starters
+    are serialised by SQLite's write lock (waiting up to MIGRATION_LOCK_WAIT_MS), and the loser
+    sees the new version."""
+    for i, m in enumerate(MIGRATIONS):
+        assert m.version == i + 2, "MIGRATIONS are numbered 2, 3, ... in order"
+    found = conn.execute("PRAGMA user_version").fetchone()[0]
+    if found > SCHEMA_VERSION:
+        log.warning(
+            "usage database is at schema version %d, newer than this release's %d; writing the "
+            "columns this release knows",
+            found,
+            SCHEMA_VERSION,
+        )
+    if found >= SCHEMA_VERSION:
+        return []  # up to date: no write lock taken (other workers may be writing rows)
+    wait_ms = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    conn.execute(f"PRAGMA busy_timeout={MIGRATION_LOCK_WAIT_MS}")
+    try:
+        return _migrate_locked(conn)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={wait_ms}")
+
+
+def _migrate_locked(conn: sqlite3.Connection) -> list[int]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        start = version = conn.execute("PRAGMA user_version").fetchone()[0]
+        applied: list[int] = []
+        if version == 0:  # a new file (or one from before versions were recorded): version 1
+            for statement in USAGE_DDL.split(";\n"):
+                if statement.strip():
+                    conn.execute(statement)
+            version = 1
+        if version < SCHEMA_VERSION:
+            log.info("usage database: migrating from schema version %d to %d", version, SCHEMA_VERSION)
+        for m in MIGRATIONS:
+            if m.version <= version:
+                continue
+            existing = {row[1] for row in conn.execute("PRAGMA table_info(usage)")}
+            for step in m.steps:
+                # A column may already be there when the previous release ran on this file after
+                # an upgrade (it wrote user_version=1 on every start): adding it again would fail.
+                if isinstance(step, AddColumn) and step.name in existing:
+                    continue
+                conn.execute(step.sql())
+            applied.append(m.version)
+            version = m.version
+        if version != start:
+            conn.execute(f"PRAGMA user_version={version}")  # part of the transaction
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    if applied:
+        log.info("usage database migrated to schema version %d (ran %s)", version, applied)
+    return applied
+
+
+def insert_sql(columns: tuple[str, ...] = USAGE_COLUMNS, *, or_ignore: bool = False) -> str:
+    """`INSERT INTO usage (columns) VALUES (?, ...)`: the one spelling of the insert."""
+    verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
+    return f"{verb} INTO usage ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
 
 
 def connect_readonly(path: str | Path) -> sqlite3.Connection:

@@ -75,8 +75,10 @@ async def models(request: Request) -> HTTPResponse:
     created = int(cfg.loaded_at)
     created_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created))
     data: list[dict[str, Any]] = []
+    key = getattr(request.ctx, "key_name", None)
+    policy = cfg.key_policies.get(key) if key is not None else None  # its `models` allowlist
     for model, targets, _keyless in routing_table(cfg):
-        if not targets:
+        if not targets or (policy is not None and not policy.allows(cfg.aliases.get(model, model))):
             continue
         entry: dict[str, Any] = {
             "id": model,
@@ -105,14 +107,13 @@ async def models(request: Request) -> HTTPResponse:
 async def usage(request: Request) -> HTTPResponse:
     cfg: Config = request.app.ctx.store.config
     try:
-        since = reports.parse_instant(request.args.get("since"), "since")
-        until = reports.parse_instant(request.args.get("until"), "until")
+        query = reports.UsageQuery.parse(dict(request.args))  # name -> every value given
     except GatewayError as exc:
         return proxy.json_response(render("openai", exc), exc.status)
     fmt = request.args.get("format", "json")
     loop = asyncio.get_running_loop()
     if fmt == "csv":
-        text = await loop.run_in_executor(None, reports.rows_csv, cfg.database, since, until)
+        text = await loop.run_in_executor(None, reports.rows_csv, cfg.database, query)
         return HTTPResponse(
             text.encode(),
             content_type="text/csv; charset=utf-8",
@@ -121,7 +122,7 @@ async def usage(request: Request) -> HTTPResponse:
     if fmt != "json":
         err = GatewayError("'format' must be json or csv.", status=400, param="format")
         return proxy.json_response(render("openai", err), 400)
-    data = await loop.run_in_executor(None, reports.summary, cfg.database, since, until)
+    data = await loop.run_in_executor(None, reports.summary, cfg.database, query)
     return proxy.json_response(data, 200)
 
 
@@ -152,6 +153,7 @@ async def health(request: Request) -> HTTPResponse:
                 "rows_written": writer.written,
                 "rows_failed": writer.failed,
             },
+            "limits": request.app.ctx.admission.status(cfg),
         },
         200,
     )

@@ -31,6 +31,7 @@ from gateway.conversations import flow as conversations
 from gateway.conversations.items import response_from_reply
 from gateway.errors import ClientFormat, GatewayError, UpstreamError, UpstreamTimeout, render
 from gateway.health import ProviderHealth, retry_after_seconds
+from gateway.identity import identify
 from gateway.parse import check_request, parse_json
 from gateway.providers import Upstream, upstream_headers
 from gateway.routing import Route, Target, resolve
@@ -53,13 +54,15 @@ def json_response(data: Any, status: int, headers: dict[str, str] | None = None)
 
 
 def new_record(request: Request, fmt: ClientFormat) -> UsageRecord:
-    return UsageRecord(
+    rec = UsageRecord(
         request_id=request.ctx.request_id,
         client_format=fmt,
         started=request.ctx.started,
         started_mono=request.ctx.started_mono,
         api_key_name=getattr(request.ctx, "key_name", None),
     )
+    rec.identify(identify(request.headers))  # who asked; a bad x-ekai-* header sets rec.refusal
+    return rec
 
 
 async def handle(request: Request, fmt: ClientFormat) -> HTTPResponse | None:
@@ -72,8 +75,11 @@ async def handle(request: Request, fmt: ClientFormat) -> HTTPResponse | None:
         model = body.get("model")
         rec.model = model if isinstance(model, str) else None
         rec.stream = body.get("stream") is True
+        if rec.refusal:
+            raise rec.refusal  # 400 in the client's shape, recorded like any refused request
         check_request(fmt, body)
         route = resolve(cfg, body["model"], request.headers.get("x-ekai-provider"))
+        request.app.ctx.admission.admit(cfg, rec.api_key_name, route.resolved)  # 403 / 429: gateway.admission
         plan: conversations.Plan | None = None
         if fmt == "responses" or conversations.HEADER in request.headers:  # else nothing to store
             plan = await conversations.prepare(request, cfg.conversation_retention_days, body, fmt)
@@ -97,6 +103,7 @@ async def handle(request: Request, fmt: ClientFormat) -> HTTPResponse | None:
     finally:
         rec.finish()
         request.app.ctx.writer.put(rec)
+        request.app.ctx.admission.finish(cfg, rec)
 
 
 def _protocol_headers(request: Request) -> dict[str, str]:
@@ -122,7 +129,8 @@ async def _open(
     upstream: Upstream = request.app.ctx.upstream
     health: ProviderHealth = request.app.ctx.health
     client_headers = _protocol_headers(request)
-    query = "beta=true" if fmt == "anthropic" and request.args.get("beta") == "true" else ""
+    passed = formats.FORMATS[fmt].PASS_QUERY  # e.g. Messages' ?beta=true, for the same format only
+    query = "&".join(f"{k}={v}" for k, v in passed.items() if request.args.get(k) == v) if passed else ""
     targets = health.order([t.provider.name for t in route.targets], route.targets)
     deadline = time.monotonic() + cfg.timeouts.total
     last = len(targets) - 1

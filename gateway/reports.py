@@ -2,6 +2,19 @@
 
 Costs are summed as integers (`cost_pico_usd`) and converted once, so totals equal the sum of
 the rows exactly. Runs on a read-only connection in a worker thread, never on the event loop.
+
+Query parameters (`UsageQuery.parse`; anything wrong is a 400 in OpenAI's error shape):
+    since, until          ISO 8601 instants (naive = UTC): since <= ts < until
+    session, key, client  exact-match filters on session_id, api_key_name, client; they apply to
+                          everything: totals, every by_* list and the CSV rows
+    group_by              session, key, client, comma-separated and/or repeated
+                          (`group_by=session,key` adds both `by_session` and `by_key`; each is
+                          its own list, not a cross product)
+    format                json (default) or csv
+Every by_* list has a group for NULL (requests without a session, key or known client), so each
+list's sums equal `totals` exactly. `by_session` entries add first_seen / last_seen (ts of the
+first and last request), `models`, `clients` and `agents` (sorted distinct names); lists are ordered by
+cost, then requests, descending.
 """
 
 from __future__ import annotations
@@ -9,9 +22,13 @@ from __future__ import annotations
 import csv
 import io
 import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from gateway import db
 from gateway.errors import ClientError
@@ -25,7 +42,7 @@ _SUMS = """
     coalesce(sum(cache_write_tokens), 0) AS cache_write_tokens,
     coalesce(sum(reasoning_tokens), 0) AS reasoning_tokens,
     coalesce(sum(cost_pico_usd), 0) AS cost_pico,
-    sum(error IS NOT NULL) AS errors
+    coalesce(sum(error IS NOT NULL), 0) AS errors
 """
 
 
@@ -48,25 +65,103 @@ def parse_instant(value: str | None, name: str) -> str | None:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
-def _where(since: str | None, until: str | None) -> tuple[str, list[str]]:
-    clauses, params = [], []
-    if since:
-        clauses.append("ts >= ?")
-        params.append(since)
-    if until:
-        clauses.append("ts < ?")
-        params.append(until)
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+# group_by name -> (list name, column)
+GROUPS: dict[str, tuple[str, str]] = {
+    "session": ("by_session", "session_id"),
+    "key": ("by_key", "api_key_name"),
+    "client": ("by_client", "client"),
+}
+FILTERS: dict[str, str] = {"session": "session_id", "key": "api_key_name", "client": "client"}
+MAX_FILTER = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class UsageQuery:
+    since: str | None = None
+    until: str | None = None
+    filters: tuple[tuple[str, str], ...] = ()  # (column, value), ANDed
+    group_by: tuple[str, ...] = ()  # keys of GROUPS, in the order asked
+
+    @classmethod
+    def parse(cls, args: Mapping[str, Sequence[str]]) -> UsageQuery:
+        """From a query string's arguments (name -> values). Raises ClientError."""
+        since = parse_instant(_one(args, "since"), "since")
+        until = parse_instant(_one(args, "until"), "until")
+        filters = []
+        for name, column in FILTERS.items():
+            value = _one(args, name)
+            if value is not None:
+                if value == "" or len(value) > MAX_FILTER:
+                    raise ClientError(
+                        f"'{name}' must be 1 to {MAX_FILTER} characters.", param=name
+                    )
+                filters.append((column, value))
+        group_by: list[str] = []
+        for value in args.get("group_by", ()):
+            for name in value.split(","):
+                name = name.strip()
+                if name not in GROUPS:
+                    raise ClientError(
+                        f"'group_by' takes {', '.join(GROUPS)} (comma-separated), got {name!r}.",
+                        param="group_by",
+                    )
+                if name not in group_by:
+                    group_by.append(name)
+        return cls(since, until, tuple(filters), tuple(group_by))
+
+    def where(self) -> tuple[str, list[str]]:
+        clauses, params = [], []
+        if self.since:
+            clauses.append("ts >= ?")
+            params.append(self.since)
+        if self.until:
+            clauses.append("ts < ?")
+            params.append(self.until)
+        for column, value in self.filters:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _one(args: Mapping[str, Sequence[str]], name: str) -> str | None:
+    values = args.get(name)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise ClientError(f"'{name}' may be given once.", param=name)
+    return values[0]
 
 
 def _shape(row: sqlite3.Row) -> dict[str, Any]:
     out = {k: row[k] for k in row.keys() if k != "cost_pico"}  # noqa: SIM118 (sqlite3.Row)
     out["cost_usd"] = pico_to_usd(row["cost_pico"] or 0)
+    for name in ("models", "clients", "agents"):
+        if name in out:  # json_group_array(DISTINCT ...) -> a sorted list without NULL
+            out[name] = sorted(v for v in orjson.loads(out[name]) if v is not None)
     return out
 
 
-def summary(path: Path, since: str | None, until: str | None) -> dict[str, Any]:
-    where, params = _where(since, until)
+_SESSION_EXTRA = (
+    "min(ts) AS first_seen, max(ts) AS last_seen, "
+    "json_group_array(DISTINCT model) AS models, json_group_array(DISTINCT client) AS clients, "
+    "json_group_array(DISTINCT agent) AS agents, "
+)
+
+
+def _grouped(conn: sqlite3.Connection, group: str, where: str, params: list[str]) -> list[sqlite3.Row]:
+    _, column = GROUPS[group]
+    extra = _SESSION_EXTRA if group == "session" else ""
+    return conn.execute(
+        f"SELECT {column}, {extra}{_SUMS} FROM usage{where} GROUP BY {column} "
+        f"ORDER BY cost_pico DESC, requests DESC, {column}",
+        params,
+    ).fetchall()
+
+
+def summary(path: Path, query: UsageQuery) -> dict[str, Any]:
+    since, until = query.since, query.until
+    where, params = query.where()
+    lists = [GROUPS[g][0] for g in query.group_by]
     if not path.exists():
         empty = {
             "requests": 0,
@@ -85,6 +180,7 @@ def summary(path: Path, since: str | None, until: str | None) -> dict[str, Any]:
             "by_provider": [],
             "by_model": [],
             "by_day": [],
+            **{name: [] for name in lists},
         }
     conn = db.connect_readonly(path)
     conn.row_factory = sqlite3.Row
@@ -103,6 +199,7 @@ def summary(path: Path, since: str | None, until: str | None) -> dict[str, Any]:
             f"SELECT substr(ts, 1, 10) AS day, {_SUMS} FROM usage{where} GROUP BY day ORDER BY day",
             params,
         ).fetchall()
+        grouped = {GROUPS[g][0]: _grouped(conn, g, where, params) for g in query.group_by}
     finally:
         conn.close()
     return {
@@ -112,11 +209,12 @@ def summary(path: Path, since: str | None, until: str | None) -> dict[str, Any]:
         "by_provider": [_shape(r) for r in by_provider],
         "by_model": [_shape(r) for r in by_model],
         "by_day": [_shape(r) for r in by_day],
+        **{name: [_shape(r) for r in rows] for name, rows in grouped.items()},
     }
 
 
-def rows_csv(path: Path, since: str | None, until: str | None) -> str:
-    where, params = _where(since, until)
+def rows_csv(path: Path, query: UsageQuery) -> str:
+    where, params = query.where()
     out = io.StringIO()
     writer = csv.writer(out)
     columns = ["id", *db.USAGE_COLUMNS]

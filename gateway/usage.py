@@ -31,6 +31,8 @@ from typing import Any
 
 from gateway import db, formats
 from gateway.dialects import DIALECTS, Dialect
+from gateway.errors import GatewayError
+from gateway.identity import Who
 from gateway.pricing import Price, Tokens, cost_pico, pico_to_usd, usd_to_pico
 
 log = logging.getLogger("ekai.usage")
@@ -156,6 +158,18 @@ class UsageRecord:
     api_key_name: str | None = None
     conversation_id: str | None = None  # an id, never content (gateway.conversations)
     delivered: bool = False  # the whole answer reached the client (not a column)
+    session_id: str | None = None  # who asked (gateway.identity)
+    client: str | None = None
+    client_version: str | None = None
+    agent: str | None = None
+    tags: str | None = None  # a JSON object as text
+    refusal: GatewayError | None = None  # a bad x-ekai-* header: answered 400, still recorded
+
+    def identify(self, who: Who) -> None:
+        """Take who asked (gateway.identity) into the row."""
+        self.client, self.client_version = who.client, who.client_version
+        self.session_id, self.agent, self.tags = who.session_id, who.agent, who.tags
+        self.refusal = who.problem
 
     def mark_first_byte(self) -> None:
         if self.ttft_ms is None:
@@ -205,14 +219,16 @@ class UsageRecord:
             ",".join(self.attempts) or None,
             self.api_key_name,
             t.cache_write_1h,
+            self.session_id,
+            self.client,
+            self.client_version,
+            self.agent,
+            self.tags,
             self.conversation_id,
         )
 
 
-_INSERT = (
-    f"INSERT OR IGNORE INTO usage ({', '.join(db.USAGE_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in db.USAGE_COLUMNS)})"
-)
+_INSERT = db.insert_sql(or_ignore=True)
 _STOP = object()
 
 
@@ -226,6 +242,8 @@ class UsageWriter:
         self._stopping = threading.Event()
         self.written = 0
         self.failed = 0
+        self.queued = 0  # records put so far (gateway.spend numbers its entries with it)
+        self.done = 0  # records committed or given up on, in queue order
 
     def start(self) -> None:
         conn = db.connect(self.path)  # fail now, loudly, if the file cannot be created
@@ -235,6 +253,7 @@ class UsageWriter:
     def put(self, record: UsageRecord) -> None:
         """Queue a finished record (never blocks). Its row is built in the writer thread."""
         self._queue.put_nowait(record)
+        self.queued += 1
 
     def stop(self, timeout: float = 10.0) -> None:
         if self._thread is None:
@@ -275,6 +294,7 @@ class UsageWriter:
                 except Exception:  # never let the thread die: log, count, go on
                     log.exception("usage batch of %d rows lost", len(batch))
                     self.failed += len(batch)
+                self.done += len(batch)
         leftover = []
         while True:  # drain anything queued after the stop marker
             try:

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from gateway.db import USAGE_COLUMNS, connect
+from gateway.db import USAGE_COLUMNS, connect, insert_sql
 
 DEFAULTS: dict[str, Any] = {
     "client_format": "openai",
@@ -123,14 +123,13 @@ def write_usage(db: Path, rows: Iterable[Mapping[str, Any]]) -> Path:
     con = connect(db)
     try:
         con.execute("BEGIN")
-        con.executemany(
-            f"INSERT INTO usage ({', '.join(USAGE_COLUMNS)}) "
-            f"VALUES ({', '.join('?' * len(USAGE_COLUMNS))})",
-            [
-                tuple({"request_id": f"req-{i:06d}", "conversation_id": None, **r}[c] for c in USAGE_COLUMNS)
-                for i, r in enumerate(rows)
-            ],
-        )
+        values = []
+        for i, r in enumerate(rows):
+            unknown = set(r) - set(USAGE_COLUMNS)
+            assert not unknown, f"not usage columns: {unknown}"
+            full = {"request_id": f"req-{i:06d}", **r}
+            values.append(tuple(full.get(c) for c in USAGE_COLUMNS))  # absent -> NULL
+        con.executemany(insert_sql(), values)
         con.execute("COMMIT")
     finally:
         con.close()

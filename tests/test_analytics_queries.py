@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from analytics import duck
 from analytics import queries as q
 from analytics.prices import load_prices, parse_table, price_files
-from gateway.db import USAGE_DDL
+from gateway.db import migrate
 from tests.analytics_fixtures import KNOWN, PRICING_YAML, row, write_config, write_usage
 
 
@@ -388,15 +388,15 @@ DUCK_TYPES = {"INTEGER": "BIGINT", "REAL": "DOUBLE", "TEXT": "VARCHAR"}
 def _memory_usage(rows: list[dict]) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB `usage` table with the SQLite table's columns (no file involved)."""
     con = duck.new_connection()
-    ddl = sqlite3.connect(":memory:")
-    ddl.executescript(USAGE_DDL)
+    ddl = sqlite3.connect(":memory:", isolation_level=None)
+    migrate(ddl)  # the gateway's own schema, every migration applied
     columns = [(c[1], DUCK_TYPES[c[2]]) for c in ddl.execute("PRAGMA table_info(usage)")]
     con.execute(f"CREATE TABLE usage ({', '.join(f'{n} {t}' for n, t in columns)})")
     for i, r in enumerate(rows, 1):
         values = {"id": i, "request_id": f"r{i}", "conversation_id": None, **r}
         con.execute(
             f"INSERT INTO usage VALUES ({', '.join('?' * len(columns))})",
-            [values[name] for name, _ in columns],
+            [values.get(name) for name, _ in columns],
         )
     return con
 

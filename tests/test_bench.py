@@ -115,3 +115,20 @@ def test_bench_quick_runs_and_every_request_has_a_row(tmp_path: Path) -> None:
     assert one["usage"]["ok"]
     assert one["usage"]["rows"] == one["usage"]["requests_sent"]
     assert one["openai"]["concurrent"]["gateway"]["rps"] > 0
+
+
+def test_responses_replies_parse_with_the_openai_sdk(fake_url: str) -> None:
+    import openai
+
+    client = openai.OpenAI(base_url=f"{fake_url}/openai/v1", api_key="k", max_retries=0)
+    reply = client.responses.create(model="gpt-4o-mini", input="hi")
+    assert (
+        reply.output_text and reply.usage is not None and reply.usage.input_tokens_details.cached_tokens > 0
+    )
+    events = list(client.responses.create(model="gpt-4o-mini", input="hi", stream=True))
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert events[0].type == "response.created" and events[-1].type == "response.completed"
+    assert (
+        "".join(e.delta for e in events if e.type == "response.output_text.delta")
+        == events[-1].response.output_text
+    )

@@ -587,3 +587,34 @@ def test_openrouter_cost_on_a_responses_passthrough(rgw, fake):
     assert raw.headers["x-ekai-provider"] == "openrouter"
     row = rgw.row(raw.headers["x-request-id"])
     assert row["cost_source"] == "provider" and row["cost_pico_usd"] == 12_300_000_000
+
+
+def test_edge_an_image_to_a_text_only_model_gets_the_providers_400(rgw, fake):
+    """The image is carried (as a Chat image part); the provider's refusal reaches the client with
+    its status and message, in the Responses client's shape."""
+    refusal = {
+        "error": {
+            "message": "Image inputs are not supported by this model.",
+            "type": "invalid_request_error",
+            "param": "messages[0].content[1]",
+            "code": "image_not_supported",
+        }
+    }
+    fake.queue(Reply(status=400, json=refusal, provider="xai"))
+    pixel = "data:image/png;base64,iVBORw0KGgo="
+    with pytest.raises(openai.BadRequestError) as info:
+        oa(rgw).responses.create(
+            model="grok-4",
+            input=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "input_text", "text": "what is this?"},
+                        {"type": "input_image", "image_url": pixel},
+                    ],
+                }
+            ],
+        )
+    assert info.value.body == refusal["error"]
+    parts = fake.last("xai").body["messages"][-1]["content"]
+    assert parts[1]["type"] == "image_url" and parts[1]["image_url"]["url"] == pixel

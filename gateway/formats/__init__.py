@@ -40,11 +40,14 @@ REQUIRED = (
     "BASE_SUFFIX",
     "FIXED_HEADERS",
     "PASS_HEADERS",
+    "PASS_QUERY",
     "auth_headers",
     "check_request",
     "error_body",
     "tokens",
     "observe_event",
+    "stream_error",
+    "machine_args",
 )
 for _module in FORMATS.values():  # a format module missing a part fails at import, not per request
     _missing = [name for name in REQUIRED if not hasattr(_module, name)]

@@ -13,7 +13,7 @@ from typing import Any
 
 from gateway.dialects import Dialect
 from gateway.errors import ClientError, openai_error_body
-from gateway.formats.common import is_int, kind, nonneg, require, require_model
+from gateway.formats.common import error_message, is_int, kind, nonneg, require, require_model
 from gateway.pricing import Tokens
 from gateway.sse import SSEEvent
 
@@ -21,13 +21,13 @@ NAME = "openai"
 UPSTREAM_PATH = "chat/completions"
 USAGE_MERGES = False  # a later usage object replaces the earlier one
 
-# talking to a provider of this format (gateway.providers)
-BASE_SUFFIX = ""  # added to a base_url that lacks it
-FIXED_HEADERS: dict[str, str] = {}  # sent on every request (the client's value wins on passthrough)
-PASS_HEADERS = (
-    "openai-organization",
-    "openai-project",
-)  # client headers passed on when the client speaks this format
+# talking to a provider of this format (gateway.providers): the suffix added to a base_url that
+# lacks it, headers sent on every request, and the client's headers and query parameters passed
+# on when the client speaks this format too
+BASE_SUFFIX = ""
+FIXED_HEADERS: dict[str, str] = {}
+PASS_HEADERS = ("openai-organization", "openai-project")
+PASS_QUERY: dict[str, str] = {}
 
 
 def auth_headers(key: str) -> dict[str, str]:
@@ -105,3 +105,17 @@ def canonical_usage(usage: dict[str, Any], quirks: Dialect) -> dict[str, Any]:
     t = tokens(usage, quirks)
     prompt = nonneg(usage.get("prompt_tokens"))
     return {**usage, "completion_tokens": t.output, "total_tokens": prompt + t.output}
+
+
+# --- a translator reading this format's stream (gateway.bridges._TranslatingRelay) ---
+
+
+def stream_error(event: str | None, data: dict[str, Any]) -> tuple[str, str] | None:
+    """(message, error type) when a chunk reports an error (`{"error": ...}` mid-stream)."""
+    if data.get("error"):
+        return error_message(data, ""), "api_error"
+    return None
+
+
+def machine_args(event: str | None, data: dict[str, Any]) -> tuple[Any, ...]:
+    return (data,)

@@ -39,3 +39,16 @@ def require_model(body: dict[str, Any]) -> None:
     require("model" in body, "Missing required field 'model'.", "model")
     if not (isinstance(model, str) and model.strip()):
         raise ClientError(f"'model' must be a non-empty string, got {kind(model)}.", param="model")
+
+
+def error_message(obj: Any, fallback: str) -> str:
+    """The human message of an error payload: `error.message`, `error` as text, or `message`."""
+    if isinstance(obj, dict):
+        err = obj.get("error")
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return str(err["message"])
+        if isinstance(err, str):
+            return err
+        if isinstance(obj.get("message"), str):
+            return str(obj["message"])
+    return fallback[:500] or "the provider reported an error"

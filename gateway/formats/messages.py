@@ -13,7 +13,7 @@ from typing import Any
 
 from gateway.dialects import Dialect
 from gateway.errors import ClientError, anthropic_error_body
-from gateway.formats.common import is_int, kind, nonneg, require, require_model
+from gateway.formats.common import error_message, is_int, kind, nonneg, require, require_model
 from gateway.pricing import Tokens
 from gateway.sse import SSEEvent
 
@@ -21,15 +21,13 @@ NAME = "anthropic"
 UPSTREAM_PATH = "messages"
 USAGE_MERGES = True  # message_delta repeats fields: each field's latest value wins
 
-# talking to a provider of this format (gateway.providers)
-BASE_SUFFIX = "/v1"  # added to a base_url that lacks it
-FIXED_HEADERS: dict[str, str] = {
-    "anthropic-version": "2023-06-01"
-}  # sent on every request (the client's value wins on passthrough)
-PASS_HEADERS = (
-    "anthropic-version",
-    "anthropic-beta",
-)  # client headers passed on when the client speaks this format
+# talking to a provider of this format (gateway.providers): the suffix added to a base_url that
+# lacks it, headers sent on every request, and the client's headers and query parameters passed
+# on when the client speaks this format too
+BASE_SUFFIX = "/v1"
+FIXED_HEADERS: dict[str, str] = {"anthropic-version": "2023-06-01"}
+PASS_HEADERS = ("anthropic-version", "anthropic-beta")
+PASS_QUERY: dict[str, str] = {"beta": "true"}
 
 
 def auth_headers(key: str) -> dict[str, str]:
@@ -91,3 +89,19 @@ def observe_event(ev: SSEEvent, meter: Any) -> None:
         data = ev.json()
         if isinstance(data, dict):
             meter.observe_anthropic_event(name, data)
+
+
+# --- a translator reading this format's stream (gateway.bridges._TranslatingRelay) ---
+
+
+def stream_error(event: str | None, data: dict[str, Any]) -> tuple[str, str] | None:
+    """(message, error type) for an `error` event."""
+    if event == "error" or data.get("type") == "error":
+        err = data.get("error")
+        kind = err.get("type") if isinstance(err, dict) else None
+        return error_message(data, ""), str(kind or "api_error")
+    return None
+
+
+def machine_args(event: str | None, data: dict[str, Any]) -> tuple[Any, ...]:
+    return (event or data.get("type"), data)

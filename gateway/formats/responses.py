@@ -15,7 +15,7 @@ from typing import Any
 
 from gateway.dialects import Dialect
 from gateway.errors import ClientError, openai_error_body
-from gateway.formats.common import is_int, kind, nonneg, require, require_model
+from gateway.formats.common import error_message, is_int, kind, nonneg, require, require_model
 from gateway.pricing import Tokens
 from gateway.sse import SSEEvent
 
@@ -23,13 +23,13 @@ NAME = "responses"
 UPSTREAM_PATH = "responses"
 USAGE_MERGES = False
 
-# talking to a provider of this format (gateway.providers)
-BASE_SUFFIX = ""  # added to a base_url that lacks it
-FIXED_HEADERS: dict[str, str] = {}  # sent on every request (the client's value wins on passthrough)
-PASS_HEADERS = (
-    "openai-organization",
-    "openai-project",
-)  # client headers passed on when the client speaks this format
+# talking to a provider of this format (gateway.providers): the suffix added to a base_url that
+# lacks it, headers sent on every request, and the client's headers and query parameters passed
+# on when the client speaks this format too
+BASE_SUFFIX = ""
+FIXED_HEADERS: dict[str, str] = {}
+PASS_HEADERS = ("openai-organization", "openai-project")
+PASS_QUERY: dict[str, str] = {}
 
 
 def auth_headers(key: str) -> dict[str, str]:
@@ -130,3 +130,21 @@ def observe_event(ev: SSEEvent, meter: Any) -> None:
         response = parsed.get("response") if isinstance(parsed, dict) else None
         if isinstance(response, dict):
             meter.observe(response.get("usage"))
+
+
+# --- a translator reading this format's stream (gateway.bridges._TranslatingRelay) ---
+
+
+def stream_error(event: str | None, data: dict[str, Any]) -> tuple[str, str] | None:
+    """(message, error type) for an `error` event or `response.failed`."""
+    kind = event or data.get("type")
+    if kind == "error":
+        return error_message(data, ""), str(data.get("code") or "server_error")
+    if kind == "response.failed":
+        response = data.get("response")
+        return error_message(response, ""), "api_error"
+    return None
+
+
+def machine_args(event: str | None, data: dict[str, Any]) -> tuple[Any, ...]:
+    return (event or data.get("type"), data)
