@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import anthropic
+import httpx
 import openai
 import pytest
 
@@ -181,5 +182,52 @@ def test_a_history_beyond_the_context_window_is_a_clear_400(fake: FakeUpstream, 
         assert len(fake.seen) == calls  # refused before any provider was asked
         # the same conversation still goes on with a model whose window is large enough
         sdk.chat.completions.create(model="claude-sonnet-4-6", messages=[{"role": "user", "content": "more"}])
+    finally:
+        gw.stop()
+
+
+def test_two_workers_appending_to_one_conversation_keep_every_turn(fake: FakeUpstream, tmp_path: Path):
+    """Two worker processes, each with its own store connection: BEGIN IMMEDIATE orders them."""
+    import json
+    import threading
+
+    write_config(tmp_path, fake)
+    gw = Gateway(tmp_path, env=KEYS, args=["--workers", "2"]).start()
+    n, errors = 5, []
+
+    def run(name: str) -> None:
+        try:
+            for i in range(n):  # a new connection each time, so both workers get requests
+                with httpx.Client() as http:
+                    r = http.post(
+                        gw.url + "/v1/chat/completions",
+                        headers={HEADER: "race-w"},
+                        json={
+                            "model": "gpt-4o-mini",
+                            "messages": [{"role": "user", "content": f"{name} {i}"}],
+                        },
+                    )
+                    assert r.status_code == 200, r.text
+        except BaseException as exc:
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=run, args=(x,)) for x in "AB"]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors
+        conn = sqlite3.connect(tmp_path / "usage.db")
+        rows = conn.execute(
+            "SELECT seq, item FROM conversation_items WHERE conversation_id = 'race-w' ORDER BY seq"
+        )
+        items = [(seq, json.loads(item)) for seq, item in rows]
+        conn.close()
+        assert [seq for seq, _ in items] == list(range(1, 4 * n + 1))
+        users = [i["content"][0]["text"] for _, i in items[0::2]]
+        assert all(i["role"] == "assistant" for _, i in items[1::2])
+        for name in "AB":
+            assert [u for u in users if u.startswith(name)] == [f"{name} {i}" for i in range(n)]
     finally:
         gw.stop()
