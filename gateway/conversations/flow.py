@@ -127,10 +127,7 @@ class Plan:
         if self.relay is not None:
             return conv_items.relay_response(self.relay)
         if self.accumulator is not None:
-            acc = self.accumulator
-            if acc.wire == "responses":
-                return acc.response
-            return acc._machine.final if acc._machine is not None else None
+            return self.accumulator.current
         return None
 
     async def save(

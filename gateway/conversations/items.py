@@ -175,6 +175,13 @@ class Accumulator:
                 if isinstance(response, dict):
                     self.response = response
 
+    @property
+    def current(self) -> dict[str, Any] | None:
+        """The assembled response once the stream's end has been seen (else None)."""
+        if self._machine is not None:
+            return self._machine.final
+        return self.response
+
     def finish(self) -> dict[str, Any] | None:
         """The assembled response, or None when the stream did not end well."""
         if self._relay is not None and self._machine is not None:
