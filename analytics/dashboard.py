@@ -3,11 +3,20 @@
     marimo run analytics/dashboard.py                       # database named by ./ekai.yaml
     marimo run analytics/dashboard.py -- --db var/usage.db  # or --config PATH, --period all
 
-How it reads the data. Each refresh takes one snapshot of the SQLite file into an in-memory
-DuckDB table (`analytics.duck.snapshot`: one short read, then the file is let go, so the gateway
-writing it is never held up) and every figure below is a query over *all* rows of that snapshot
-that match the filters (`analytics.queries`). Changing a filter re-runs only those queries, which
-take milliseconds; the file is read again only when the refresh control fires.
+How it reads the data. The page queries a DuckDB copy of the usage table
+(`analytics.duck.Snapshot`), one per dashboard process, shared by every open tab. Each tick of
+the refresh control copies only the rows added since the last one (ids above the last seen), so
+a refresh costs what the new rows cost, not what the table costs; the file is attached only for
+that short read, so the gateway writing it is never held up. The copy is kept in the cache
+directory (`--cache DIR`, default `$EKAI_CACHE_DIR` or ~/.cache/ekai; `--no-cache` for a private
+temporary one), so reopening the dashboard reads only what arrived meanwhile. Every figure below
+is a query over *all* rows of the copy that match the filters (`analytics.queries`); changing a
+filter re-runs only those queries.
+
+Sessions. A coding agent's session (Claude Code, Codex, or anything sending `x-ekai-session`)
+is many requests; the Sessions section lists the period's most expensive ones and, for the one
+selected in that table, its timeline: cost and tokens per request, by model and sub-agent, and
+whether prompt caching held.
 
 Controls. The lists of providers, models and client formats are read once, when the page opens;
 an empty selection means "all", so new values are never hidden, and reloading the page lists
@@ -37,7 +46,6 @@ with app.setup:
         sys.path.insert(0, _root)
 
     import altair as alt
-    import duckdb
     import marimo as mo
     import polars as pl
 
@@ -65,6 +73,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--config", type=Path, help="ekai.yaml (default: $EKAI_CONFIG, ./ekai.yaml)"
     )
     parser.add_argument("--period", choices=sorted(set(PERIODS.values())), default="30d")
+    parser.add_argument("--cache", type=Path, help="where the snapshot is kept between runs")
+    parser.add_argument("--no-cache", action="store_true", help="a temporary snapshot instead")
+    parser.add_argument(
+        "--nice", type=int, default=10, help="CPU priority, 0-19 (default 10: below the gateway)"
+    )
     args, _unknown = parser.parse_known_args(argv)
     return args
 
@@ -135,7 +148,7 @@ def chart(spec: alt.TopLevelMixin) -> object:
 @app.function
 def cell_format(column: str, dtype: pl.DataType) -> Callable[[Any], str] | None:
     """How `grid` shows a column, from its name and type (None: marimo's default)."""
-    if column in ("error_rate", "share"):
+    if column in ("error_rate", "share", "cache_hit_rate"):
         return lambda v: "" if v is None else f"{v:.2%}"
     if column == "cost_usd":
         return lambda v: "" if v is None else f"{v:.6f}"
@@ -172,25 +185,25 @@ def _():
     config_path = duck.resolve_config(args.config)
     db_path = duck.resolve_database(args.db, config_path)
     price_book = load_prices(price_files(config_path))
-    return args, config_path, db_path, price_book
+    cache_dir = None if args.no_cache else (args.cache or duck.cache_directory())
+    _niceness = duck.lower_priority(args.nice)  # (assigned: a bare expression would display)
+    return args, cache_dir, config_path, db_path, price_book
 
 
 @app.cell(hide_code=True)
-def _():
-    # Holds the current snapshot so a refresh can close the previous one (its memory is freed
-    # at once instead of whenever the garbage collector gets to it), and hands the snapshot the
-    # filter lists were read from to the first data run.
-    held: dict[str, duckdb.DuckDBPyConnection] = {}
-    return (held,)
+def _(cache_dir, db_path):
+    # The process's one copy of the table, and this tab's own connection onto it.
+    shared = duck.shared_snapshot(db_path, cache_dir)
+    cursor = shared.cursor()
+    return cursor, shared
 
 
 @app.cell(hide_code=True)
-def _(db_path, held):
-    # The filter lists are read once per page load (see the module docstring), from a snapshot
-    # that the first data run then reuses: opening the page reads the file once, not twice.
+def _(cursor, shared):
+    # The filter lists are read once per page load (see the module docstring).
     try:
-        held["initial"] = duck.snapshot(db_path)
-        options = q.filter_options(held["initial"])
+        shared.refresh()
+        options = q.filter_options(cursor)
     except duck.AnalyticsError:
         options = q.FilterOptions()
     return (options,)
@@ -216,15 +229,43 @@ def _(args, options):
     providers = mo.ui.multiselect(options=list(options.providers), label="Providers")
     models = mo.ui.multiselect(options=list(options.models), label="Models")
     formats = mo.ui.multiselect(options=list(options.client_formats), label="Client API")
+    keys = mo.ui.multiselect(options=list(options.keys), label="Keys")
+    clients = mo.ui.multiselect(options=list(options.clients), label="Clients")
+    session = mo.ui.text(placeholder="session id", label="Session", full_width=False)
     bucket = mo.ui.radio(options=["auto", "hour", "day"], value="auto", inline=True, label="Bucket")
     split = mo.ui.radio(
         options=["provider", "model"], value="provider", inline=True, label="Split by"
     )
-    return bucket, custom, formats, models, period, providers, refresh, split
+    return (
+        bucket,
+        clients,
+        custom,
+        formats,
+        keys,
+        models,
+        period,
+        providers,
+        refresh,
+        session,
+        split,
+    )
 
 
 @app.cell(hide_code=True)
-def _(bucket, custom, db_path, formats, models, period, providers, refresh, split):
+def _(
+    bucket,
+    clients,
+    custom,
+    db_path,
+    formats,
+    keys,
+    models,
+    period,
+    providers,
+    refresh,
+    session,
+    split,
+):
     mo.vstack(
         [
             mo.hstack(
@@ -232,27 +273,22 @@ def _(bucket, custom, db_path, formats, models, period, providers, refresh, spli
                 align="center",
             ),
             mo.hstack([period, custom, providers, models, formats], justify="start", gap=1.5),
-            mo.hstack([bucket, split], justify="start", gap=2),
+            mo.hstack([keys, clients, session, bucket, split], justify="start", gap=2),
         ]
     )
     return
 
 
 @app.cell(hide_code=True)
-def _(db_path, held, refresh):
-    refresh.value  # re-run (and re-read the file) on every tick of the refresh control
-    _initial = held.pop("initial", None)
-    _old = held.pop("con", None)
-    if _old is not None:
-        _old.close()
+def _(cursor, refresh, shared):
+    refresh.value  # re-run (and copy the new rows) on every tick of the refresh control
     try:
-        snap = _initial if _initial is not None else duck.snapshot(db_path)
-        held["con"] = snap
-        problem = None
+        shared.refresh()
+        snap, problem = cursor, None
     except duck.DatabaseMissing:
         snap, problem = None, "missing"
-    except duck.AnalyticsError as _exc:
-        snap, problem = None, str(_exc)
+    except duck.AnalyticsError as _exc:  # the copy keeps what it had; say why it is stale
+        snap, problem = (cursor, None) if shared.rows else (None, str(_exc))
     now = datetime.now(UTC).replace(tzinfo=None)
     everything = q.filter_options(snap) if snap is not None else q.FilterOptions()
 
@@ -304,7 +340,19 @@ def _(db_path, everything, problem, snap):
 
 
 @app.cell(hide_code=True)
-def _(bucket, custom, everything, formats, models, now, period, providers):
+def _(
+    bucket,
+    clients,
+    custom,
+    everything,
+    formats,
+    keys,
+    models,
+    now,
+    period,
+    providers,
+    session,
+):
     _start, _end = period_bounds(period.value, custom.value, now)
     flt = q.Filters(
         start=_start,
@@ -312,6 +360,9 @@ def _(bucket, custom, everything, formats, models, now, period, providers):
         providers=tuple(providers.value),
         models=tuple(models.value),
         client_formats=tuple(formats.value),
+        keys=tuple(keys.value),
+        clients=tuple(clients.value),
+        sessions=(session.value.strip(),) if session.value.strip() else (),
     )
     bucket_unit = pick_bucket(bucket.value, _start, _end, everything.first, everything.last)
     return bucket_unit, flt
@@ -439,6 +490,8 @@ def _(totals):
 def _(con, selected):
     by_model = q.cost_by(con, selected, by="model")
     by_provider = q.cost_by(con, selected, by="provider")
+    by_key = q.cost_by(con, selected, by="key")
+    by_client = q.cost_by(con, selected, by="client")
 
     def _bars(frame, title):
         return (
@@ -458,15 +511,162 @@ def _(con, selected):
             .properties(width="container", height=max(80, 24 * frame.height))
         )
 
-    mo.hstack(
+    mo.vstack(
         [
-            mo.vstack([mo.md("### Cost by model"), chart(_bars(by_model, "model"))]),
-            mo.vstack([mo.md("### Cost by provider"), chart(_bars(by_provider, "provider"))]),
-        ],
-        widths="equal",
-        gap=2,
+            mo.hstack(
+                [
+                    mo.vstack([mo.md("### Cost by model"), chart(_bars(by_model, "model"))]),
+                    mo.vstack(
+                        [mo.md("### Cost by provider"), chart(_bars(by_provider, "provider"))]
+                    ),
+                ],
+                widths="equal",
+                gap=2,
+            ),
+            mo.hstack(
+                [
+                    mo.vstack([mo.md("### Cost by gateway key"), chart(_bars(by_key, "key"))]),
+                    mo.vstack([mo.md("### Cost by client"), chart(_bars(by_client, "client"))]),
+                ],
+                widths="equal",
+                gap=2,
+            ),
+        ]
     )
-    return by_model, by_provider
+    return by_client, by_key, by_model, by_provider
+
+
+@app.cell(hide_code=True)
+def _(con, selected):
+    top_sessions = q.top_sessions(con, selected, limit=25)
+    _shown = utc_text(utc_text(top_sessions, "first", "%Y-%m-%d %H:%M"), "last", "%H:%M")
+    _shown = _shown.with_columns(pl.col("duration_s").round(0)).select(
+        "session_id", "client", "key", "models", "requests", "failed", "spend_usd",
+        "cache_hit_rate", "prompt_tokens", "output_tokens", "first", "last", "duration_s",
+    )  # fmt: skip
+    session_table = mo.ui.table(
+        _shown,
+        selection="single",
+        initial_selection=[0] if _shown.height else None,
+        page_size=8,
+        show_column_summaries=False,
+        format_mapping={
+            "spend_usd": lambda v: money(v),
+            "cache_hit_rate": lambda v: "" if v is None else f"{v:.1%}",
+            "prompt_tokens": lambda v: count(v or 0),
+            "output_tokens": lambda v: count(v or 0),
+            "duration_s": lambda v: "" if v is None else str(timedelta(seconds=int(v))),
+        },
+        label="most expensive sessions in the period (select one for its timeline)",
+    )
+    mo.vstack(
+        [
+            mo.md(
+                "## Sessions\n\nA session is one agent run or job: Claude Code's and Codex's "
+                "own session ids, or `x-ekai-session`. Cache hit rate: prompt tokens read from "
+                "the provider's cache / all prompt tokens."
+            ),
+            session_table
+            if top_sessions.height
+            else mo.callout(
+                mo.md("No request in this period carries a session id."), kind="neutral"
+            ),
+        ]
+    )
+    return session_table, top_sessions
+
+
+@app.cell(hide_code=True)
+def _(con, session_table, top_sessions):
+    _picked = session_table.value
+    mo.stop(top_sessions.height == 0)
+    chosen_session = (
+        _picked["session_id"][0] if _picked.height else top_sessions["session_id"][0]
+    )
+    timeline = q.session_timeline(con, chosen_session)
+    breakdown = q.session_breakdown(con, chosen_session)
+    _data = utc_text(timeline, "ts").with_columns(
+        pl.concat_str("model", pl.lit(" · "), "agent").alias("who")
+    )
+    _tips = [
+        alt.Tooltip("turn:Q"),
+        alt.Tooltip("ts:N", title="start (UTC)"),
+        "model:N",
+        "agent:N",
+        alt.Tooltip("cost_usd:Q", title="USD", format=",.4f"),
+        alt.Tooltip("cumulative_usd:Q", title="session so far", format=",.4f"),
+        alt.Tooltip("cache_hit_rate:Q", title="cache hit", format=".1%"),
+        alt.Tooltip("input_tokens:Q", title="input", format=","),
+        alt.Tooltip("cache_read_tokens:Q", title="cache read", format=","),
+        alt.Tooltip("cache_write_tokens:Q", title="cache write", format=","),
+        alt.Tooltip("output_tokens:Q", title="output", format=","),
+        "status:Q",
+    ]
+    _cost = (
+        alt.Chart(_data)
+        .mark_circle(size=60, opacity=0.8)
+        .encode(
+            x=alt.X("ts:T", title=None, axis=alt.Axis(format="%H:%M")),
+            y=alt.Y("cost_usd:Q", title="USD per request"),
+            color=alt.Color("who:N", title="model · agent"),
+            tooltip=_tips,
+        )
+        .properties(title="cost per request", width="container", height=220)
+    )
+    _kinds = {
+        "input_tokens": "input",
+        "cache_read_tokens": "cache read",
+        "cache_write_tokens": "cache write",
+        "output_tokens": "output",
+    }
+    _long = (
+        _data.unpivot(
+            index=["turn", "ts", "who", "cache_hit_rate"],
+            on=list(_kinds),
+            variable_name="kind",
+            value_name="tokens",
+        )
+        .with_columns(pl.col("kind").replace_strict(_kinds))
+    )
+    _step = next(
+        (n for n in (1, 2, 5, 10, 20, 50, 100, 200, 500) if timeline.height / n <= 12), 1000
+    )
+    _tokens = (
+        alt.Chart(_long)
+        .mark_bar()
+        .encode(
+            # one band per request, so hundreds of bars never overlap; about a dozen labels
+            x=alt.X(
+                "turn:O",
+                title="request # in the session",
+                axis=alt.Axis(labelExpr=f"datum.value % {_step} == 0 ? datum.value : ''",
+                              labelAngle=0, ticks=False),
+            ),
+            y=alt.Y("tokens:Q", title="tokens", stack=True),
+            color=alt.Color("kind:N", title="tokens", sort=list(_kinds.values())),
+            tooltip=["turn:Q", "who:N", "kind:N", alt.Tooltip("tokens:Q", format=",")],
+        )
+        .properties(title="tokens per request (cache read = caching held)", width="container",
+                    height=220)
+    )  # fmt: skip
+    _rate = timeline.select(
+        pl.col("cache_read_tokens").sum()
+         / (pl.col("input_tokens") + pl.col("cache_read_tokens")
+            + pl.col("cache_write_tokens")).sum()
+    ).item()  # fmt: skip
+    _summary = (
+        f"**{chosen_session}** · {count(timeline.height)} requests · "
+        f"{money(float(timeline['cost_usd'].fill_null(0).sum()))} · cache hit rate "
+        + ("n/a" if _rate is None or _rate != _rate else f"{_rate:.1%}")
+    )
+    mo.vstack(
+        [
+            mo.md(f"### Session timeline\n{_summary}"),
+            mo.hstack([chart(_cost), chart(_tokens)], widths="equal", gap=2),
+            grid(breakdown, page_size=6, label="by model and agent"),
+        ]
+    )
+    return breakdown, chosen_session, timeline
 
 
 @app.cell(hide_code=True)

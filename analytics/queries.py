@@ -1,7 +1,7 @@
 """The dashboard's figures, one pure function each.
 
 Every function takes a DuckDB connection in which `usage` is the usage table (either the live
-view of `analytics.duck.connect` or the in-memory copy of `analytics.duck.snapshot`) and a
+view of `analytics.duck.connect` or the copy of `analytics.duck.Snapshot`) and a
 `Filters` value, and returns a Polars frame or a small dataclass. Each one is a single SQL query
 that aggregates every row in range inside DuckDB; nothing is fetched into Python and then
 summarised, and nothing is computed over a capped sample. Only the `limit` of the row listings
@@ -34,12 +34,17 @@ import duckdb
 import polars as pl
 
 Bucket = Literal["hour", "day"]
-Split = Literal["provider", "model"]
+Split = Literal["provider", "model", "key", "client"]
 
 BUCKETS: tuple[str, ...] = ("hour", "day")
+NO_KEY = "(no key)"  # requests made without a gateway key (auth off)
+UNKNOWN = "(unknown)"
+MAIN_AGENT = "(main)"  # a session's requests that name no sub-agent
 SPLITS: dict[str, str] = {
-    "provider": "coalesce(provider, '(unknown)')",
-    "model": "coalesce(model, '(unknown)')",
+    "provider": f"coalesce(provider, '{UNKNOWN}')",
+    "model": f"coalesce(model, '{UNKNOWN}')",
+    "key": f"coalesce(api_key_name, '{NO_KEY}')",
+    "client": f"coalesce(client, '{UNKNOWN}')",
 }
 OTHER = "(other)"
 
@@ -71,12 +76,15 @@ class Filters:
     providers: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
     client_formats: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()  # gateway key names; NO_KEY selects requests without one
+    clients: tuple[str, ...] = ()  # client programs; UNKNOWN selects requests naming none
+    sessions: tuple[str, ...] = ()  # session ids
 
     def __post_init__(self) -> None:
         # Aware datetimes become naive UTC, the type of the snapshot's `ts`; lists become tuples.
         object.__setattr__(self, "start", _utc_naive(self.start))
         object.__setattr__(self, "end", _utc_naive(self.end))
-        for name in ("providers", "models", "client_formats"):
+        for name in ("providers", "models", "client_formats", "keys", "clients", "sessions"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
 
 
@@ -97,10 +105,15 @@ def where(f: Filters) -> tuple[str, Params]:
         ("provider", f.providers),
         ("model", f.models),
         ("client_format", f.client_formats),
+        ("session_id", f.sessions),
     ):
         if values:
             clauses.append(f"list_contains(${column}s, {column})")
             params[f"{column}s"] = list(values)
+    for split, values in (("key", f.keys), ("client", f.clients)):
+        if values:  # by the label the tables show, so "(no key)" selects the NULLs
+            clauses.append(f"list_contains(${split}s, {SPLITS[split]})")
+            params[f"{split}s"] = list(values)
     return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
@@ -132,21 +145,26 @@ class FilterOptions:
     providers: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
     client_formats: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()
+    clients: tuple[str, ...] = ()
 
 
 def filter_options(con: duckdb.DuckDBPyConnection) -> FilterOptions:
-    """Row count, time span and the distinct providers, models and client formats."""
+    """Row count, time span and the distinct providers, models, client formats, keys and
+    clients (the last two by their labels: NO_KEY, UNKNOWN for NULL)."""
     row = con.execute(
         f"""
         SELECT count(*)::BIGINT, min({TS}), max({TS}),
                list(DISTINCT provider ORDER BY provider),
                list(DISTINCT model ORDER BY model),
-               list(DISTINCT client_format ORDER BY client_format)
+               list(DISTINCT client_format ORDER BY client_format),
+               list(DISTINCT {SPLITS["key"]} ORDER BY {SPLITS["key"]}),
+               list(DISTINCT {SPLITS["client"]} ORDER BY {SPLITS["client"]})
         FROM usage
         """
     ).fetchone()
     assert row is not None  # an aggregate without GROUP BY always returns one row
-    requests, first, last, providers, models, formats = row
+    requests, first, last, providers, models, formats, keys, clients = row
     return FilterOptions(
         requests=int(requests),
         first=first,
@@ -154,6 +172,8 @@ def filter_options(con: duckdb.DuckDBPyConnection) -> FilterOptions:
         providers=tuple(providers or ()),
         models=tuple(models or ()),
         client_formats=tuple(formats or ()),
+        keys=tuple(keys if requests else ()),
+        clients=tuple(clients if requests else ()),
     )
 
 
@@ -232,25 +252,30 @@ def spend_over_time(
     key = _split_expr(split)
     clause, params = where(f)
     clause = _and(clause, f"{TS} IS NOT NULL")
-    params |= {"bucket": bucket, "top": max(int(top), 0)}
+    params |= {"top": max(int(top), 0)}
+    # Aggregate the rows into (bucket, key) cells first; ranking and folding into "(other)"
+    # then work on a few hundred cells, not on every row. The bucket is a literal from the
+    # closed BUCKETS list (a constant date_trunc unit is much faster than a parameter).
     return _frame(
         con,
         f"""
-        WITH rows AS (
-            SELECT date_trunc($bucket, {TS}) AS bucket, {key} AS key, cost_usd
+        WITH cells AS (
+            SELECT date_trunc('{bucket}', {TS}) AS bucket, {key} AS key,
+                   sum(cost_usd) AS spend, count(*) AS requests
             FROM usage {clause}
+            GROUP BY ALL
         ),
         ranked AS (
             SELECT key, row_number() OVER (
-                ORDER BY coalesce(sum(cost_usd), 0) DESC, count(*) DESC, key
+                ORDER BY coalesce(sum(spend), 0) DESC, sum(requests) DESC, key
             ) AS rank
-            FROM rows GROUP BY key
+            FROM cells GROUP BY key
         )
         SELECT bucket,
-               CASE WHEN rank <= $top THEN rows.key ELSE '{OTHER}' END AS key,
-               coalesce(sum(cost_usd), 0)::DOUBLE AS spend_usd,
-               count(*)::BIGINT AS requests
-        FROM rows JOIN ranked USING (key)
+               CASE WHEN rank <= $top THEN cells.key ELSE '{OTHER}' END AS key,
+               coalesce(sum(spend), 0)::DOUBLE AS spend_usd,
+               sum(requests)::BIGINT AS requests
+        FROM cells JOIN ranked USING (key)
         GROUP BY ALL
         ORDER BY bucket, key
         """,
@@ -451,14 +476,18 @@ def latency(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
     return _frame(
         con,
         f"""
-        SELECT {SPLITS["provider"]} AS provider, {SPLITS["model"]} AS model,
-               count(*)::BIGINT AS requests,
-               quantile_cont(ttft_ms, 0.5) AS ttft_p50_ms,
-               quantile_cont(ttft_ms, 0.95) AS ttft_p95_ms,
-               quantile_cont(latency_ms, 0.5) AS latency_p50_ms,
-               quantile_cont(latency_ms, 0.95) AS latency_p95_ms
-        FROM usage {clause}
-        GROUP BY ALL
+        WITH q AS (  -- both quantiles of a column from one sort of it
+            SELECT {SPLITS["provider"]} AS provider, {SPLITS["model"]} AS model,
+                   count(*)::BIGINT AS requests,
+                   quantile_cont(ttft_ms, [0.5, 0.95]) AS ttft,
+                   quantile_cont(latency_ms, [0.5, 0.95]) AS total
+            FROM usage {clause}
+            GROUP BY ALL
+        )
+        SELECT provider, model, requests,
+               ttft[1] AS ttft_p50_ms, ttft[2] AS ttft_p95_ms,
+               total[1] AS latency_p50_ms, total[2] AS latency_p95_ms
+        FROM q
         ORDER BY requests DESC, provider, model
         """,
         params,
@@ -513,4 +542,129 @@ def latest_requests(con: duckdb.DuckDBPyConnection, f: Filters, *, limit: int = 
         con,
         f"SELECT {LATEST_COLUMNS} FROM usage {clause} ORDER BY id DESC LIMIT $limit",
         params,
+    )
+
+
+# --- sessions -------------------------------------------------------------------------------
+
+# The cache hit rate of a set of requests: the share of their prompt tokens read from the
+# provider's cache (NULL when they sent no prompt, e.g. all failed).
+HIT_RATE = (
+    "(sum(cache_read_tokens) / nullif(sum(input_tokens + cache_read_tokens + "
+    "cache_write_tokens), 0))::DOUBLE"
+)
+
+
+def top_sessions(con: duckdb.DuckDBPyConnection, f: Filters, *, limit: int = 20) -> pl.DataFrame:
+    """The `limit` most expensive sessions among the requests that match `f`.
+
+    One row per `session_id` (requests without one are not a session): `session_id`, `client`
+    (the most frequent; UNKNOWN when none says), `key` (likewise, NO_KEY), `models` (the
+    distinct models, sorted, comma-separated), `agents` (distinct sub-agents), `requests`,
+    `failed`, `spend_usd`, `unpriced`, `prompt_tokens` (input + cache read + cache write),
+    `cache_read_tokens`, `output_tokens`, `cache_hit_rate` (cache read / prompt), `first`,
+    `last` (UTC) and `duration_s` (first to last request start). Most expensive first.
+    """
+    clause, params = where(f)
+    clause = _and(clause, "session_id IS NOT NULL")
+    params["limit"] = max(int(limit), 0)
+    # Two steps: rank every session by spend with cheap sums, then compute the costly figures
+    # (modes, distinct lists) over the rows of the `limit` winners only.
+    return _frame(
+        con,
+        f"""
+        WITH top AS (
+            SELECT session_id,
+                   coalesce(sum(cost_usd), 0)::DOUBLE AS spend_usd,
+                   count(*)::BIGINT AS requests
+            FROM usage {clause}
+            GROUP BY session_id
+            ORDER BY spend_usd DESC, requests DESC, session_id
+            LIMIT $limit
+        )
+        SELECT session_id,
+               mode({SPLITS["client"]}) AS client,
+               mode({SPLITS["key"]}) AS key,
+               string_agg(DISTINCT {SPLITS["model"]}, ', ' ORDER BY {SPLITS["model"]}) AS models,
+               count(DISTINCT agent)::BIGINT AS agents,
+               any_value(top.requests) AS requests,
+               count(*) FILTER (WHERE {FAILED})::BIGINT AS failed,
+               any_value(top.spend_usd) AS spend_usd,
+               count(*) FILTER (WHERE cost_usd IS NULL)::BIGINT AS unpriced,
+               sum(input_tokens + cache_read_tokens + cache_write_tokens)::BIGINT
+                   AS prompt_tokens,
+               sum(cache_read_tokens)::BIGINT AS cache_read_tokens,
+               sum(output_tokens)::BIGINT AS output_tokens,
+               {HIT_RATE} AS cache_hit_rate,
+               min({TS}) AS first,
+               max({TS}) AS last,
+               (epoch_ms(max({TS})) - epoch_ms(min({TS}))) / 1000.0 AS duration_s
+        FROM usage JOIN top USING (session_id) {clause}
+        GROUP BY session_id
+        ORDER BY spend_usd DESC, requests DESC, session_id
+        """,
+        params,
+    )
+
+
+def session_timeline(con: duckdb.DuckDBPyConnection, session_id: str) -> pl.DataFrame:
+    """Every request of one session, oldest first: what each turn and sub-agent cost.
+
+    The whole session, whatever the other filters (a session is one story; cutting it at a
+    period's edge would hide its start). Columns: `turn` (1, 2, ... in request order), `ts`,
+    `model`, `agent` (MAIN_AGENT when the request names none), `provider`, `status`,
+    `input_tokens`, `cache_read_tokens`, `cache_write_tokens`, `output_tokens`, `cost_usd`,
+    `cumulative_usd` (the session's spend up to and including this request; unpriced requests
+    add 0), `cache_hit_rate` (this request's cache read / prompt; NULL without a prompt),
+    `latency_ms`, `error`, `request_id`.
+    """
+    return _frame(
+        con,
+        f"""
+        SELECT row_number() OVER w::BIGINT AS turn,
+               {TS} AS ts,
+               {SPLITS["model"]} AS model,
+               coalesce(agent, '{MAIN_AGENT}') AS agent,
+               {SPLITS["provider"]} AS provider,
+               status, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens,
+               cost_usd,
+               sum(coalesce(cost_usd, 0)) OVER w::DOUBLE AS cumulative_usd,
+               (cache_read_tokens / nullif(input_tokens + cache_read_tokens
+                                          + cache_write_tokens, 0))::DOUBLE AS cache_hit_rate,
+               latency_ms, error, request_id
+        FROM usage
+        WHERE session_id = $session
+        WINDOW w AS (ORDER BY {TS}, id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+        ORDER BY turn
+        """,
+        {"session": session_id},
+    )
+
+
+def session_breakdown(con: duckdb.DuckDBPyConnection, session_id: str) -> pl.DataFrame:
+    """One session's requests, spend, tokens and cache hit rate per model and agent.
+
+    Columns: `model`, `agent` (MAIN_AGENT for requests naming none), `requests`, `spend_usd`,
+    `share` (of the session's spend), `prompt_tokens`, `output_tokens`, `cache_hit_rate`.
+    Most expensive first.
+    """
+    return _frame(
+        con,
+        f"""
+        SELECT {SPLITS["model"]} AS model,
+               coalesce(agent, '{MAIN_AGENT}') AS agent,
+               count(*)::BIGINT AS requests,
+               coalesce(sum(cost_usd), 0)::DOUBLE AS spend_usd,
+               coalesce(sum(cost_usd) / nullif(sum(sum(cost_usd)) OVER (), 0), 0)::DOUBLE
+                   AS share,
+               sum(input_tokens + cache_read_tokens + cache_write_tokens)::BIGINT
+                   AS prompt_tokens,
+               sum(output_tokens)::BIGINT AS output_tokens,
+               {HIT_RATE} AS cache_hit_rate
+        FROM usage
+        WHERE session_id = $session
+        GROUP BY ALL
+        ORDER BY spend_usd DESC, requests DESC, model, agent
+        """,
+        {"session": session_id},
     )

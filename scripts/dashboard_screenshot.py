@@ -4,9 +4,10 @@
     (--rows 0: the first-run page of an empty database; --db MISSING: before the gateway ran)
                                            [--db PATH] [--width 1400] [--height 2200]
 
-Builds a temporary ekai.yaml, demo price tables and a usage database with `--rows` demo rows
-(or uses `--db`), starts `marimo run analytics/dashboard.py --headless` on a free port, and
-opens it in Debian's `chromium` (install it with `apt-get install -y chromium`).
+Builds a temporary ekai.yaml, price tables and a usage database with `--rows` rows from
+bench/gen_usage.py (coding-agent sessions, keys, clients; or uses `--db`), starts `marimo run
+analytics/dashboard.py --headless` on a free port, and opens it in Debian's `chromium` (install it
+with `apt-get install -y chromium`).
 
 Why the DevTools protocol and not `chromium --screenshot --virtual-time-budget=...`: marimo run
 renders nothing until the page's websocket connects and the kernel has run every cell, which
@@ -40,12 +41,13 @@ sys.path.insert(0, str(ROOT))
 
 from websockets.sync.client import ClientConnection, connect  # noqa: E402
 
-from analytics.demo import demo_rows, write_pricing, write_rows  # noqa: E402
+sys.path.append(str(ROOT / "bench"))
+from gen_usage import generate, write_pricing  # noqa: E402
 
-# What a finished page shows: the last section's heading and all six charts (spend over time,
-# token mix, cost by model and by provider, two latency panels); with no rows, the first-run
-# message and no chart.
-READY = ("Latest requests", 6)
+# What a finished page shows: the last section's heading and all ten charts (spend over time,
+# token mix, cost by model, provider, key and client, the session timeline's two, two latency
+# panels); with no rows, the first-run message and no chart.
+READY = ("Latest requests", 10)
 READY_EMPTY = ("No requests recorded yet", 0)
 READY_MISSING = ("No usage database yet", 0)
 ERROR_MARKERS = ("An internal error occurred", "Traceback (most recent call last)", "MarimoError")
@@ -89,6 +91,16 @@ class DevTools:
     def evaluate(self, expression: str) -> object:
         result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
         return result.get("result", {}).get("value")
+
+    def screenshot_part(self, path: Path, width: int, top: int, height: int) -> None:
+        """The page from `top` down, `height` pixels (after `screenshot` of the whole page)."""
+        shot = self.call(
+            "Page.captureScreenshot",
+            format="png",
+            captureBeyondViewport=True,
+            clip={"x": 0, "y": top, "width": width, "height": height, "scale": 1},
+        )
+        path.write_bytes(base64.b64decode(shot["data"]))
 
     def screenshot(self, path: Path, width: int, height: int) -> None:
         self.call(
@@ -206,7 +218,13 @@ def capture(
     full_height = int(tools.evaluate(APP_HEIGHT) or size[1])
     full = out.with_name(out.stem + "-full.png")
     tools.screenshot(full, size[0], max(size[1], full_height + 40))
-    print(f"screenshots: {out} and {full} (page height {full_height} px)")
+    parts = []
+    for i, top in enumerate(range(size[1], full_height, size[1] // 2)):
+        part = out.with_name(f"{out.stem}-part{i + 2}.png")  # part 1 is `out` itself
+        tools.screenshot_part(part, size[0], top, min(size[1] // 2, full_height - top))
+        parts.append(part.name)
+    print(f"screenshots: {out} and {full} (page height {full_height} px); below the first "
+          f"screen, in halves: {', '.join(parts)}")  # fmt: skip
     return [marker for marker in ERROR_MARKERS if marker in text]
 
 
@@ -230,8 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     write_pricing(work / "pricing")
     if not args.db:
         started = time.perf_counter()
-        write_rows(db, demo_rows(args.rows, days=30))
-        print(f"{args.rows} demo rows in {time.perf_counter() - started:.1f} s -> {db}")
+        generate(db, args.rows)
+        print(f"{args.rows} rows in {time.perf_counter() - started:.1f} s -> {db}")
 
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
@@ -239,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     marimo = Path(sys.executable).with_name("marimo")
     server = subprocess.Popen(
         [str(marimo), "run", "analytics/dashboard.py", "--headless", "--no-token",
-         "--port", str(port), "--", "--config", str(config), "--period", args.period],
+         "--port", str(port), "--", "--config", str(config), "--period", args.period,
+         "--cache", str(work / "cache")],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         start_new_session=True,
     )  # fmt: skip

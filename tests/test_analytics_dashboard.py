@@ -22,9 +22,25 @@ from analytics.dashboard import (
     pick_bucket,
 )
 from tests.analytics_fixtures import KNOWN, write_config, write_usage
+from tests.analytics_sessions_fixtures import SESSIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "analytics" / "dashboard.py"
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Snapshots are kept in a per-test folder, never in the user's ~/.cache."""
+    monkeypatch.setenv("EKAI_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture(scope="module")
+def with_sessions(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An ekai.yaml naming a database holding the SESSIONS rows."""
+    folder = tmp_path_factory.mktemp("dash-sessions")
+    write_usage(folder / "usage.db", SESSIONS)
+    return write_config(folder)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +88,8 @@ def test_export_missing_database(tmp_path: Path) -> None:
 
 
 def run_app(monkeypatch: pytest.MonkeyPatch, *args: str) -> dict:
-    monkeypatch.setattr(sys, "argv", ["dashboard.py", *args])
+    # --nice 0: the dashboard lowers its process's CPU priority, which here is pytest's own
+    monkeypatch.setattr(sys, "argv", ["dashboard.py", *args, "--nice", "0"])
     _outputs, defs = app.run()
     return dict(defs)
 
@@ -87,6 +104,29 @@ def test_app_run_populated(populated: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert defs["by_provider"].height == 4
     assert isinstance(defs["latest"], pl.DataFrame) and defs["latest"].height == 8
     assert defs["recent"].height == 2
+
+
+def test_app_run_sessions_view(
+    with_sessions: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    defs = run_app(monkeypatch, "--config", str(with_sessions), "--period", "all")
+    top = defs["top_sessions"]
+    assert top["session_id"].to_list() == ["s-B", "s-A", "s-C"]
+    assert top["spend_usd"].to_list() == pytest.approx([0.8, 0.075, 0.001])
+    assert top["cache_hit_rate"].to_list() == pytest.approx([0.375, 18500 / 29160, 0.0])
+    # the timeline shows the table's selection, by default its first (most expensive) row
+    assert defs["chosen_session"] == "s-B"
+    assert defs["timeline"]["cumulative_usd"].to_list() == pytest.approx([0.5, 0.5, 0.8])
+    assert defs["breakdown"]["agent"].to_list() == ["(main)", "explorer"]
+    assert defs["by_key"]["key"].to_list() == ["bob", "alice", "(no key)"]
+    assert defs["by_client"]["spend_usd"].to_list() == pytest.approx([0.8, 0.075, 0.002, 0.001])
+    assert list(cache_dir.glob("snapshot-usage-*.duckdb"))  # the copy is kept for next time
+
+
+def test_export_sessions_view(with_sessions: Path, tmp_path: Path) -> None:
+    done, html = export(tmp_path, "--config", str(with_sessions), "--period", "all")
+    assert done.returncode == 0, done.stderr
+    assert "Session timeline" in html and "s-B" in html and "Cost by gateway key" in html
 
 
 def test_app_run_finds_the_database_through_ekai_yaml(
@@ -127,6 +167,8 @@ def test_app_run_with_a_period_that_holds_nothing(
 def test_parse_args_ignores_what_it_does_not_know() -> None:
     args = parse_args(["--db", "x.db", "--unknown", "1"])
     assert (args.db, args.config, args.period) == (Path("x.db"), None, "30d")
+    assert (args.cache, args.no_cache) == (None, False)
+    assert parse_args(["--no-cache"]).no_cache
     assert parse_args(["--period", "all"]).period == "all"
 
 
