@@ -49,16 +49,19 @@ async def responses(request: Request) -> HTTPResponse | None:
 
 
 @bp.get("/v1/responses/<response_id:str>")
+@bp.get("/responses/<response_id:str>", name="responses_retrieve_no_v1")
 async def responses_retrieve(request: Request, response_id: str) -> HTTPResponse:
     return await stored.retrieve(request, response_id)
 
 
 @bp.delete("/v1/responses/<response_id:str>")
+@bp.delete("/responses/<response_id:str>", name="responses_delete_no_v1")
 async def responses_delete(request: Request, response_id: str) -> HTTPResponse:
     return await stored.delete(request, response_id)
 
 
 @bp.get("/v1/responses/<response_id:str>/input_items")
+@bp.get("/responses/<response_id:str>/input_items", name="responses_input_items_no_v1")
 async def responses_input_items(request: Request, response_id: str) -> HTTPResponse:
     return await stored.input_items(request, response_id)
 

@@ -196,3 +196,13 @@ def test_a_response_with_a_reasoning_item_replays_on_claude(sgw, fake):
         first = stream.get_final_response()
     client(sgw).responses.create(model="claude-sonnet-4-6", input="More.", previous_response_id=first.id)
     assert "Done." in str(fake.last("anthropic").body["messages"])
+
+
+def test_routes_without_the_v1_prefix(sgw, fake):
+    created = client(sgw).responses.create(model="gpt-4o-mini", input="no v1")
+    auth = {"authorization": f"Bearer {ALICE}"}
+    assert httpx.get(f"{sgw.url}/responses/{created.id}", headers=auth).json()["id"] == created.id
+    items = httpx.get(f"{sgw.url}/responses/{created.id}/input_items", headers=auth).json()
+    assert items["object"] == "list" and items["data"][0]["role"] == "user"
+    assert httpx.delete(f"{sgw.url}/responses/{created.id}", headers=auth).json()["deleted"] is True
+    assert httpx.get(f"{sgw.url}/responses/{created.id}", headers=auth).status_code == 404
