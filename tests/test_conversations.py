@@ -323,3 +323,24 @@ def test_a_conversation_and_a_previous_response_id_together_is_a_400(cgw, fake):
         oai(cgw, "both-1").responses.create(model="gpt-4o-mini", input="hi", previous_response_id="resp_x")
     assert err.value.body["param"] == "previous_response_id"
     assert fake.seen == []
+
+
+def test_usage_groups_and_filters_by_conversation(cgw, fake):
+    for text in ("one", "two"):
+        oai(cgw, "costly-1").chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": text}]
+        )
+    oai(cgw, "cheap-1").chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
+    )
+    auth = {"authorization": f"Bearer {ALICE}"}
+
+    def costly() -> dict:
+        return httpx.get(cgw.url + "/usage?conversation=costly-1", headers=auth).json()["totals"]
+
+    wait_for(lambda: costly()["requests"] == 2)
+    rows = cgw.rows("conversation_id = 'costly-1'")
+    assert costly()["cost_usd"] == pytest.approx(sum(r["cost_usd"] for r in rows))
+    grouped = httpx.get(cgw.url + "/usage?group_by=conversation", headers=auth).json()["by_conversation"]
+    by_id = {g["conversation_id"]: g for g in grouped}
+    assert by_id["costly-1"]["requests"] == 2 and by_id["cheap-1"]["requests"] == 1
