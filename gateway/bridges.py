@@ -594,7 +594,8 @@ class ResponsesToChat:
         _check_previous_response(body, target)
         self.request = body
         try:
-            out = rapi.responses_to_chat_request(body, model=target.upstream_model)
+            # Claude's signed thinking (thinking_blocks) only for the Claude leg: Chat APIs refuse it
+            out = rapi.responses_to_chat_request(body, model=target.upstream_model, thinking_blocks=False)
         except translate.TranslationError as exc:
             raise _translation_error(exc) from exc
         if stream:
