@@ -18,9 +18,10 @@ content), and rows created without auth are visible to unauthenticated requests 
 `SQLiteStore` is today's, on the usage database file. Its methods are synchronous: the gateway
 calls them from one dedicated thread (gateway.conversations.service), the CLI directly.
 
-Schema: created here with CREATE TABLE IF NOT EXISTS (tables `conversation_items`,
-`conversations`, `stored_responses`); to move under gateway/db.py's numbered migrations once
-those are on main.
+Schema: created here with CREATE TABLE IF NOT EXISTS (tables `conversations`,
+`conversation_items`, `stored_responses`): gateway/db.py's numbered migrations hold only
+ADD COLUMN / CREATE INDEX steps on `usage` (migration 3 adds `usage.conversation_id`); when they
+learn CREATE TABLE, these tables become a migration there. The DDL uses portable types only.
 """
 
 from __future__ import annotations
