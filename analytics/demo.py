@@ -172,6 +172,7 @@ def demo_rows(
             round(ttft, 1), error, cost_pico, None if cost is None else "price_table",
             None, attempts, None, 0,
             None, None, None, None, None,  # session_id, client, client_version, agent, tags
+            None,  # conversation_id
         )  # fmt: skip
 
 

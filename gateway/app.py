@@ -28,6 +28,7 @@ from sanic.response import HTTPResponse
 from gateway import accesslog, formats, metrics, proxy, tracing
 from gateway.admission import Admission
 from gateway.config import Config, load_config
+from gateway.conversations.service import Conversations, Sweeper
 from gateway.errors import ClientFormat, error_body
 from gateway.handlers import bp
 from gateway.health import ProviderHealth
@@ -138,10 +139,14 @@ def create_app(
         if app.ctx.tracer is not None:
             app.ctx.writer.observers.append(app.ctx.tracer)
         app.ctx.metrics.start()
+        app.ctx.conversations = Conversations(app.ctx.store.config.database)
+        sweeper = Sweeper(app.ctx.conversations, lambda: app.ctx.store.config.conversation_retention_days)
+        app.ctx.sweep_task = asyncio.get_running_loop().create_task(sweeper.run_forever())
 
     @app.before_server_stop
     async def stop_watcher(app: Sanic) -> None:
         app.ctx.stop_watching.set()
+        app.ctx.sweep_task.cancel()
         await app.ctx.admission.stop()
 
     @app.after_server_stop
@@ -151,6 +156,7 @@ def create_app(
         app.ctx.metrics.stop()
         if app.ctx.tracer is not None:
             await asyncio.get_running_loop().run_in_executor(None, app.ctx.tracer.shutdown)
+        await asyncio.get_running_loop().run_in_executor(None, app.ctx.conversations.close)
 
     @app.on_request(priority=100)  # type: ignore[call-arg]
     async def identify(request: Request) -> HTTPResponse | None:

@@ -5,6 +5,7 @@
     ekai sql    "QUERY" [--config PATH | --db PATH] [--format table|csv|json] [--schema]
     ekai prices [MODEL] [--config PATH]
     ekai prices import {litellm,openrouter} FILE [--config PATH]
+    ekai conversations {list,show,delete} [ID] [--config PATH] [--key NAME]
 
 User errors print one line to stderr and exit 1 (never a traceback).
 """
@@ -257,6 +258,14 @@ def cmd_prices(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_conversations(args: argparse.Namespace) -> int:
+    from gateway.conversations import cli as conversations_cli
+    from gateway.db import database_from_config
+
+    database = database_from_config(_config_path(args.config))  # a file or a postgresql:// URL
+    return conversations_cli.run(args.action, args.id, database, args.key)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ekai", description="A self-hosted LLM gateway.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -305,6 +314,13 @@ def build_parser() -> argparse.ArgumentParser:
     prices.add_argument("file", nargs="?")
     prices.add_argument("--config")
     prices.set_defaults(func=cmd_prices)
+
+    conv = sub.add_parser("conversations", help="list, show or delete stored conversations")
+    conv.add_argument("action", choices=["list", "show", "delete"])
+    conv.add_argument("id", nargs="?", help="the conversation id (show, delete)")
+    conv.add_argument("--config")
+    conv.add_argument("--key", help="list: only this gateway key's conversations")
+    conv.set_defaults(func=cmd_conversations)
     return parser
 
 

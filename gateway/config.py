@@ -122,6 +122,7 @@ class Config:
     gateway_budget: Budget | None = None  # auth.budget: every key and no key together
     timeouts: Timeouts = field(default_factory=Timeouts)
     max_body_bytes: int = 32 * 1024 * 1024
+    conversation_retention_days: float = 30  # conversations.retention_days; 0 stores nothing
     pricing_files: tuple[Path, ...] = ()
     digest: str = ""
     loaded_at: float = 0.0
@@ -246,7 +247,17 @@ class _Checker:
 
 # --- ekai.yaml --------------------------------------------------------------------------------
 
-_TOP_KEYS = {"server", "auth", "usage", "pricing", "providers", "aliases", "routing", "telemetry"}
+_TOP_KEYS = {
+    "server",
+    "auth",
+    "usage",
+    "pricing",
+    "providers",
+    "aliases",
+    "routing",
+    "telemetry",
+    "conversations",
+}
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
@@ -304,6 +315,11 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     except ValueError as exc:
         c.fail(("usage", "database"), f"not a usable database: {exc}")
         database = Database.sqlite(folder / "usage.db")
+
+    conversations = c.mapping(root.get("conversations"), ("conversations",))
+    c.keys(conversations, ("conversations",), {"retention_days"})
+    retention = c.number(conversations.get("retention_days", 30), ("conversations", "retention_days"))
+    retention_days = float(retention) if retention is not None else 30.0
 
     providers = _providers(c, root.get("providers"), env)
 
@@ -376,6 +392,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         gateway_budget=gateway_budget,
         timeouts=timeouts,
         max_body_bytes=int(max_body_mb * 1024 * 1024),
+        conversation_retention_days=retention_days,
         pricing_files=tuple(pricing_files),
         digest=digest.hexdigest()[:16],
         loaded_at=time.time(),
@@ -501,7 +518,7 @@ def _expand(folder: Path, patterns: list[str]) -> list[Path]:
 # surely a per-token price pasted into a per-million table (a 1,000,000x error, Bifrost #5243).
 PER_TOKEN_SUSPICION = Decimal("0.0005")
 _RATE_KEYS = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
-_ENTRY_KEYS = {*_RATE_KEYS, "id", "tiers", "user", "note", "format"}
+_ENTRY_KEYS = {*_RATE_KEYS, "id", "tiers", "user", "note", "format", "context_window"}
 
 
 def _load_prices(
@@ -605,6 +622,10 @@ def _price_entry(c: _Checker, provider: str, model: str, spec: Any) -> PriceEntr
             "the only model-level format is 'responses' (served only through the Responses API)",
         )
         return None
+    window = values.get("context_window")
+    if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window <= 0):
+        c.fail((*at, "context_window"), "must be a whole number of tokens above 0")
+        window = None
     if base is None:
         return None
     return PriceEntry(
@@ -616,4 +637,5 @@ def _price_entry(c: _Checker, provider: str, model: str, spec: Any) -> PriceEntr
         line=c.doc.lines.get(at, 0),
         user=bool(values.get("user", False)),
         responses_only=wire == "responses",
+        context_window=window,
     )

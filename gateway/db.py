@@ -99,6 +99,8 @@ USAGE_COLUMNS: tuple[str, ...] = (
     "client_version",
     "agent",
     "tags",
+    # migration 3: stored conversations
+    "conversation_id",
 )
 
 
@@ -157,6 +159,19 @@ MIGRATIONS: tuple[Migration, ...] = (
             CreateIndex("usage_key_ts", "usage", ("api_key_name", "ts"), "api_key_name IS NOT NULL"),
             # No index on client / agent / tags: a handful of values over millions of rows, so a
             # filter on them reads most of the table anyway; every index costs each INSERT.
+        ),
+    ),
+    Migration(
+        3,
+        "stored conversations: the conversation (or first stored response) id on every row",
+        (
+            # x-ekai-conversation ID, or the first response id of a stored previous_response_id
+            # chain (gateway.conversations): an id, never content. The content itself lives in
+            # the conversations tables (gateway/conversations/store.py), never here.
+            AddColumn("usage", "conversation_id", "TEXT"),
+            CreateIndex(
+                "usage_conversation_ts", "usage", ("conversation_id", "ts"), "conversation_id IS NOT NULL"
+            ),
         ),
     ),
 )

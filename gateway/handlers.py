@@ -3,6 +3,8 @@
 POST /v1/chat/completions        proxy.handle (OpenAI client)
 POST /v1/messages                proxy.handle (Anthropic client)
 POST /v1/responses               proxy.handle (OpenAI Responses client: Codex)
+GET/DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items   stored responses
+                                 (gateway.conversations.routes)
 POST /v1/messages/count_tokens   count_tokens.handle: the provider's count, or an estimate
 GET  /v1/models                  every routable model and alias, OpenAI list shape (Anthropic's
                                  Models API shape for a client sending anthropic-version)
@@ -23,6 +25,7 @@ from sanic.response import HTTPResponse
 from gateway import count_tokens as counting
 from gateway import model_pages, proxy, reports
 from gateway.config import Config
+from gateway.conversations import routes as stored
 from gateway.errors import GatewayError, render
 from gateway.routing import routing_table
 from gateway.storage import READ_ERRORS
@@ -46,6 +49,24 @@ async def messages(request: Request) -> HTTPResponse | None:
 @bp.post("/responses", name="responses_no_v1")  # clients configured without /v1
 async def responses(request: Request) -> HTTPResponse | None:
     return await proxy.handle(request, "responses")
+
+
+@bp.get("/v1/responses/<response_id:str>")
+@bp.get("/responses/<response_id:str>", name="responses_retrieve_no_v1")
+async def responses_retrieve(request: Request, response_id: str) -> HTTPResponse:
+    return await stored.retrieve(request, response_id)
+
+
+@bp.delete("/v1/responses/<response_id:str>")
+@bp.delete("/responses/<response_id:str>", name="responses_delete_no_v1")
+async def responses_delete(request: Request, response_id: str) -> HTTPResponse:
+    return await stored.delete(request, response_id)
+
+
+@bp.get("/v1/responses/<response_id:str>/input_items")
+@bp.get("/responses/<response_id:str>/input_items", name="responses_input_items_no_v1")
+async def responses_input_items(request: Request, response_id: str) -> HTTPResponse:
+    return await stored.input_items(request, response_id)
 
 
 @bp.post("/v1/messages/count_tokens")

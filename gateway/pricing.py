@@ -94,6 +94,7 @@ class PriceEntry:
     line: int = 0
     user: bool = False
     responses_only: bool = False  # `format: responses`: the provider serves it only via /responses
+    context_window: int | None = None  # tokens the model takes in (conversations refuse longer histories)
     extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
 
 

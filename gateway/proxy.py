@@ -27,6 +27,8 @@ from sanic.response import HTTPResponse
 from gateway import formats, passthrough
 from gateway.bridges import Bridge, bridge_for, upstream_format
 from gateway.config import Config
+from gateway.conversations import flow as conversations
+from gateway.conversations.items import response_from_reply
 from gateway.errors import ClientFormat, GatewayError, UpstreamError, UpstreamTimeout, render
 from gateway.health import ProviderHealth, retry_after_seconds
 from gateway.identity import identify
@@ -74,7 +76,13 @@ async def handle(request: Request, fmt: ClientFormat) -> HTTPResponse | None:
         check_request(fmt, body)
         route = resolve(cfg, body["model"], request.headers.get("x-ekai-provider"))
         request.app.ctx.admission.admit(cfg, rec.api_key_name, route.resolved)  # 403 / 429: gateway.admission
-        return await _forward(request, cfg, route, body, fmt, rec)
+        plan: conversations.Plan | None = None
+        if fmt == "responses" or conversations.HEADER in request.headers:  # else nothing to store
+            plan = await conversations.prepare(request, cfg.conversation_retention_days, body, fmt)
+        if plan is not None:
+            plan.rec = rec
+            rec.conversation_id = plan.thread_id
+        return await _forward(request, cfg, route, body, fmt, rec, plan)
     except GatewayError as exc:
         rec.status, rec.error = exc.status, exc.message
         if isinstance(exc, passthrough.VerbatimUpstreamError):  # the provider's own bytes
@@ -107,6 +115,7 @@ async def _open(
     body: dict[str, Any],
     fmt: ClientFormat,
     rec: UsageRecord,
+    plan: conversations.Plan | None = None,
 ) -> tuple[Target, Bridge, aiohttp.ClientResponse, str]:
     """Send to the route's providers in turn until one answers with a success status.
     Returns the target, its bridge, the response and the wire format it was sent in.
@@ -126,7 +135,8 @@ async def _open(
         provider = target.provider
         wire = upstream_format(fmt, target)
         bridge = bridge_for(fmt, wire)
-        payload = bridge.request_body(body, request.body, target, rec.stream)  # a ClientError here is final
+        sent, raw = plan.body_for(body, request.body, target, wire) if plan else (body, request.body)
+        payload = bridge.request_body(sent, raw, target, rec.stream)  # a ClientError here is final
         rec.provider, rec.provider_model = provider.name, target.upstream_model
         headers = upstream_headers(provider, client_headers, same_format=bridge.same_format)
         first_byte = max(min(cfg.timeouts.first_byte, deadline - time.monotonic()), 0.001)
@@ -195,8 +205,9 @@ async def _forward(
     body: dict[str, Any],
     fmt: ClientFormat,
     rec: UsageRecord,
+    plan: conversations.Plan | None = None,
 ) -> HTTPResponse | None:
-    target, bridge, resp, wire = await _open(request, cfg, route, body, fmt, rec)
+    target, bridge, resp, wire = await _open(request, cfg, route, body, fmt, rec, plan)
     meter = UsageMeter(wire, target.provider.quirks)
     price = target.price.price if target.price else None
     headers = {
@@ -222,10 +233,17 @@ async def _forward(
         meter.observe(data.get("usage"))
         rec.price(meter, price)
         out = bridge.response_body(raw, data, target)
+        if plan is not None:
+            if fmt == "responses":  # the response as its client saw it (its id)
+                reply = data if bridge.same_format else orjson.loads(out)
+            else:
+                reply = response_from_reply(wire, data, target.upstream_model)
+            store = request.app.ctx.conversations
+            await plan.save(store, reply, target, wire, bridge.same_format, _stores(body))
         rec.status = resp.status
         rec.mark_first_byte()
         return HTTPResponse(out, status=resp.status, headers=headers, content_type="application/json")
-    await _relay_stream(request, target, bridge, resp, body, meter, rec, headers)
+    await _relay_stream(request, target, bridge, resp, body, meter, rec, headers, plan, wire)
     return None
 
 
@@ -238,8 +256,20 @@ async def _relay_stream(
     meter: UsageMeter,
     rec: UsageRecord,
     headers: dict[str, str],
+    plan: conversations.Plan | None = None,
+    wire: str = "",
 ) -> None:
     relay = bridge.relay(body, target)
+    if plan is not None:
+        plan.start_stream(wire, bridge.same_format, relay, target.upstream_model)
+
+    async def save_when_done() -> None:  # before the frames that end the stream go out
+        if plan is not None and not plan.saved:
+            reply = plan.stream_response()
+            if reply is not None:
+                store = request.app.ctx.conversations
+                await plan.save(store, reply, target, wire, bridge.same_format, _stores(body))
+
     parser = SSEParser()
     price = target.price.price if target.price else None
     out_stream = await request.respond(
@@ -252,13 +282,22 @@ async def _relay_stream(
     try:
         try:
             async for chunk in resp.content.iter_any():
-                frames = _relay_events(parser.feed(chunk), relay, meter)
+                events = parser.feed(chunk)
+                frames = _relay_events(events, relay, meter)
+                if plan is not None:
+                    plan.observe(events)
+                    await save_when_done()
                 if frames:
                     await out_stream.send(b"".join(frames))
                     rec.mark_first_byte()
                     rec.delivered = relay.complete
-            frames = _relay_events(parser.close(), relay, meter)
+            events = parser.close()
+            frames = _relay_events(events, relay, meter)
             frames += relay.finish()
+            if plan is not None:
+                plan.observe(events)
+                plan.finish_stream()
+                await save_when_done()
         except (TimeoutError, aiohttp.ClientError) as exc:
             what = "timed out" if isinstance(exc, TimeoutError) else f"failed ({type(exc).__name__})"
             frames = relay.fail(f"{target.provider.name} stream {what}")
@@ -286,6 +325,11 @@ def _relay_events(events: list[Any], relay: Any, meter: UsageMeter) -> list[byte
             observe(ev)
         frames += relay.feed(ev)
     return frames
+
+
+def _stores(body: dict[str, Any]) -> bool:
+    """Whether an OpenAI Responses upstream keeps this response itself (`store` defaults to true)."""
+    return body.get("store") is not False
 
 
 def now() -> tuple[float, float]:

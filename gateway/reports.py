@@ -6,9 +6,10 @@ the rows exactly. Runs on a read-only connection in a worker thread, never on th
 
 Query parameters (`UsageQuery.parse`; anything wrong is a 400 in OpenAI's error shape):
     since, until          ISO 8601 instants (naive = UTC): since <= ts < until
-    session, key, client  exact-match filters on session_id, api_key_name, client; they apply to
-                          everything: totals, every by_* list and the CSV rows
-    group_by              session, key, client, comma-separated and/or repeated
+    session, key, client  exact-match filters on session_id, api_key_name, client (and
+    conversation          conversation_id); they apply to everything: totals, every by_* list
+                          and the CSV rows
+    group_by              session, key, client, conversation, comma-separated and/or repeated
                           (`group_by=session,key` adds both `by_session` and `by_key`; each is
                           its own list, not a cross product)
     format                json (default) or csv
@@ -71,8 +72,14 @@ GROUPS: dict[str, tuple[str, str]] = {
     "session": ("by_session", "session_id"),
     "key": ("by_key", "api_key_name"),
     "client": ("by_client", "client"),
+    "conversation": ("by_conversation", "conversation_id"),
 }
-FILTERS: dict[str, str] = {"session": "session_id", "key": "api_key_name", "client": "client"}
+FILTERS: dict[str, str] = {
+    "session": "session_id",
+    "key": "api_key_name",
+    "client": "client",
+    "conversation": "conversation_id",
+}
 MAX_FILTER = 1024
 
 

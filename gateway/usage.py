@@ -158,6 +158,7 @@ class UsageRecord:
     error: str | None = None
     attempts: list[str] = field(default_factory=list)
     api_key_name: str | None = None
+    conversation_id: str | None = None  # an id, never content (gateway.conversations)
     delivered: bool = False  # the whole answer reached the client (not a column)
     session_id: str | None = None  # who asked (gateway.identity)
     client: str | None = None
@@ -225,6 +226,7 @@ class UsageRecord:
             self.client_version,
             self.agent,
             self.tags,
+            self.conversation_id,
         )
 
 

@@ -393,7 +393,7 @@ def _memory_usage(rows: list[dict]) -> duckdb.DuckDBPyConnection:
     columns = [(c[1], DUCK_TYPES[c[2]]) for c in ddl.execute("PRAGMA table_info(usage)")]
     con.execute(f"CREATE TABLE usage ({', '.join(f'{n} {t}' for n, t in columns)})")
     for i, r in enumerate(rows, 1):
-        values = {"id": i, "request_id": f"r{i}", **r}
+        values = {"id": i, "request_id": f"r{i}", "conversation_id": None, **r}
         con.execute(
             f"INSERT INTO usage VALUES ({', '.join('?' * len(columns))})",
             [values.get(name) for name, _ in columns],

@@ -23,7 +23,7 @@ from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import ROOT, Gateway
 
 V1_DUMP = Path(__file__).parent / "data" / "usage_v1.sql"
-NEW_COLUMNS = {"session_id", "client", "client_version", "agent", "tags"}
+NEW_COLUMNS = {"session_id", "client", "client_version", "agent", "tags", "conversation_id"}
 
 
 def old_database(path: Path) -> Path:
@@ -71,7 +71,7 @@ def test_old_database_gains_the_columns_and_keeps_every_row(tmp_path: Path) -> N
     assert all(v is None for r in after for v in r[width:])  # new columns NULL on old rows
     assert old.stat().st_ino == inode  # altered in place, never rebuilt into another file
     indexes = {r[0] for r in read(old, "SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"usage_ts", "usage_session_ts", "usage_key_ts"} <= indexes
+    assert {"usage_ts", "usage_session_ts", "usage_key_ts", "usage_conversation_ts"} <= indexes
 
 
 def test_a_second_start_runs_nothing(tmp_path: Path) -> None:
@@ -217,7 +217,7 @@ def test_a_starter_waits_for_a_long_migration_beyond_the_usual_lock_wait(tmp_pat
     assert thread.is_alive(), f"gave up while the lock was held: {outcome}"
     holder.execute("COMMIT")
     thread.join(30)
-    assert outcome == [[2]]
+    assert outcome == [[2, 3]]
     assert waiter.execute("PRAGMA busy_timeout").fetchone()[0] == 50  # its own wait is back
     waiter.close()
     holder.close()

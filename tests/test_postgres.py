@@ -364,3 +364,36 @@ def test_rpm_is_shared_by_instances_on_one_database(tmp_path, fake, pg_url):
     finally:
         a.stop()
         b.stop()
+
+
+def test_a_conversation_carries_on_across_instances(tmp_path, fake, pg_url):
+    """x-ekai-conversation on PostgreSQL: turn 1 on instance A, turn 2 on instance B gets turn 1's
+    items prepended (gateway.conversations.pg_store); `ekai conversations show` reads them."""
+    from tests.fakes.upstream import Reply, openai_completion
+
+    a, b = instances(tmp_path, fake, pg_url)
+    try:
+        hdr = {"x-ekai-conversation": "trip-pg"}
+        fake.queue(Reply(json=openai_completion("gpt-4o-mini", "Paris is lovely."), provider="openai"))
+        r = httpx.post(a.url + "/v1/chat/completions", headers=hdr, timeout=30,
+                       json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Plan a trip to Paris."}]})
+        assert r.status_code == 200, r.text
+        r = httpx.post(b.url + "/v1/messages", headers=hdr, timeout=30,
+                       json={"model": "claude-sonnet-4-6", "max_tokens": 64, "messages": [{"role": "user", "content": "And the weather?"}]})
+        assert r.status_code == 200, r.text
+        assert fake.last("anthropic").body["messages"] == [
+            {"role": "user", "content": [{"type": "text", "text": "Plan a trip to Paris."}]},
+            {"role": "assistant", "content": [{"type": "text", "text": "Paris is lovely."}]},
+            {"role": "user", "content": "And the weather?"},
+        ]
+        rows = query(pg_url, "SELECT count(*) AS n FROM conversation_items WHERE conversation_id = 'trip-pg'")
+        assert rows == [{"n": 4}]
+        shown = subprocess.run(
+            [sys.executable, "-m", "gateway", "conversations", "show", "trip-pg", "--config", str(a.config)],
+            cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )
+        assert shown.returncode == 0, shown.stderr
+        assert "Plan a trip to Paris." in shown.stdout and len(shown.stdout.splitlines()) == 4
+    finally:
+        a.stop()
+        b.stop()

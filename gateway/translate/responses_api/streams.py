@@ -230,6 +230,7 @@ class ChatToResponsesStream:
         self._last_call: int | None = None
         self._finish: str | None = None
         self._usage: dict[str, Any] | None = None
+        self.final: Item | None = None  # the last finished response object (for stored responses)
 
     # frames
 
@@ -240,7 +241,7 @@ class ChatToResponsesStream:
 
     def _response(self, status: str, *, reason: str | None = None, error: Item | None = None) -> Item:
         final = status != "in_progress"
-        return response_object(
+        response = response_object(
             self._request,
             model=self._model,
             response_id=self._id,
@@ -251,6 +252,9 @@ class ChatToResponsesStream:
             incomplete_reason=reason,
             error=error,
         )
+        if final:
+            self.final = response
+        return response
 
     def _start(self) -> list[bytes]:
         if self._started:
