@@ -4,15 +4,21 @@ independently of the generator's SQL). The 10M-row run is a bench, not a test.""
 
 from __future__ import annotations
 
-import sys
+import importlib.util
 from pathlib import Path
 
 import pytest
 
 from analytics import duck
 
-sys.path.append(str(Path(__file__).resolve().parent.parent / "bench"))
-from gen_usage import generate, pricing_tables
+# bench/ is not a package (and must not go on sys.path: `import bench` would then find bench.py)
+_spec = importlib.util.spec_from_file_location(
+    "gen_usage", Path(__file__).resolve().parent.parent / "bench" / "gen_usage.py"
+)
+assert _spec is not None and _spec.loader is not None
+gen_usage = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(gen_usage)
+generate, pricing_tables = gen_usage.generate, gen_usage.pricing_tables
 
 
 def test_rows_sessions_and_costs(tmp_path: Path) -> None:
