@@ -306,7 +306,23 @@ PROVIDER_KEYS = {
 }
 
 
-def write_config(folder: Path, fake: Fake, port: int) -> Path:
+BENCH_GATEWAY_KEY = "bench-gateway-key"
+# --limits: `auth` = one gateway key (short form); `on` = the same key with a budget, rpm, tpm and
+# an allowlist none of which a bench run reaches, plus a gateway-wide budget: the cost of checking.
+LIMITS_YAML = {
+    "none": "",
+    "auth": "auth:\n  keys:\n    bench: EKAI_BENCH_GATEWAY_KEY\n",
+    "on": (
+        "auth:\n  keys:\n    bench:\n      env: EKAI_BENCH_GATEWAY_KEY\n"
+        "      budget: {daily_usd: 1000000, monthly_usd: 10000000}\n"
+        "      limits: {rpm: 1000000, tpm: 1000000000000}\n"
+        '      models: ["gpt-*", "claude-*", "o*"]\n'
+        "  budget: {daily_usd: 1000000, monthly_usd: 10000000}\n"
+    ),
+}
+
+
+def write_config(folder: Path, fake: Fake, port: int, limits: str = "none") -> Path:
     """ekai.yaml + the shipped price tables: two providers on the fake, the others removed."""
     pricing = folder / "pricing"
     pricing.mkdir(exist_ok=True)
@@ -325,14 +341,17 @@ routing:
   strategy: cheapest
   pins: {{}}
   fallback: true
-"""
+{LIMITS_YAML[limits]}"""
     path = folder / "ekai.yaml"
     path.write_text(text)
     return path
 
 
 class GatewayProc:
-    def __init__(self, folder: Path, workers: int, cores: set[int] | None, src: Path = ROOT) -> None:
+    def __init__(
+        self, folder: Path, workers: int, cores: set[int] | None, src: Path = ROOT, limits: str = "none"
+    ) -> None:
+        self.limits = limits
         self.src = src  # the checkout whose gateway/ package runs
         self.folder = folder
         self.workers = workers
@@ -344,9 +363,10 @@ class GatewayProc:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, fake: Fake, timeout: float = 30.0) -> GatewayProc:
-        config = write_config(self.folder, fake, self.port)
+        config = write_config(self.folder, fake, self.port, self.limits)
         env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
         env |= PROVIDER_KEYS | {"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(self.src)}
+        env["EKAI_BENCH_GATEWAY_KEY"] = BENCH_GATEWAY_KEY
         cmd = [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(self.port)]
         cmd += ["--workers", str(self.workers)]
         self._logfile = open(self.log, "wb")  # noqa: SIM115
@@ -426,12 +446,14 @@ class GatewayProc:
 class Load:
     """Sends one scenario's request to one base URL, and times it."""
 
-    def __init__(self, session: aiohttp.ClientSession, base: str, sc: Scenario, path: str) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, base: str, sc: Scenario, path: str, keyed: bool = False
+    ) -> None:
         self.session = session
         self.url = base + path
         self.sc = sc
         self.body = sc.body()
-        self.headers = sc.headers()
+        self.headers = sc.headers() | ({"x-api-key": BENCH_GATEWAY_KEY} if keyed else {})
         self.sent = 0  # every request sent, failed ones included (the gateway rows them too)
 
     async def one(self, sample: Sample) -> None:
@@ -517,6 +539,7 @@ class Settings:
     workers: int
     scenarios: list[Scenario]
     gateway_src: Path = ROOT
+    limits: str = "none"
 
 
 async def measure(gw: GatewayProc, fake: Fake, st: Settings, log: Any) -> dict[str, Any]:
@@ -531,7 +554,7 @@ async def measure(gw: GatewayProc, fake: Fake, st: Settings, log: Any) -> dict[s
         loads = {
             sc.name: {
                 "direct": Load(session, fake.url, sc, sc.direct_path()),
-                "gateway": Load(session, gw.url, sc, sc.gateway_path()),
+                "gateway": Load(session, gw.url, sc, sc.gateway_path(), st.limits != "none"),
             }
             for sc in st.scenarios
         }
@@ -570,7 +593,7 @@ def run_pass(st: Settings, pinned: bool, log: Any) -> dict[str, Any]:
         os.sched_setaffinity(0, other_cores)
     folder = Path(tempfile.mkdtemp(prefix="ekai-bench-"))
     fake = Fake(st.chunks, other_cores, st.first_gap_ms, st.chunk_delay_ms)
-    gw = GatewayProc(folder, st.workers, gw_cores, st.gateway_src)
+    gw = GatewayProc(folder, st.workers, gw_cores, st.gateway_src, st.limits)
     out: dict[str, Any] = {"pinned": pinned, "workers": st.workers, "loadavg_start": os.getloadavg()}
     try:
         fake.start()
@@ -859,6 +882,13 @@ def main(argv: list[str] | None = None) -> int:
         default=ROOT,
         help="checkout whose gateway/ runs (default this one): for A/B runs against another worktree",
     )
+    parser.add_argument(
+        "--limits",
+        choices=sorted(LIMITS_YAML),
+        default="none",
+        help="none (default); auth: one gateway key; on: that key with a budget, rpm, tpm and models "
+        "never reached, and a gateway budget (compare 'on' with 'auth' for the cost of the checks)",
+    )
     args = parser.parse_args(argv)
     if not (args.gateway_src / "gateway" / "__main__.py").exists():
         parser.error(f"no gateway/ package under {args.gateway_src}")
@@ -879,6 +909,7 @@ def main(argv: list[str] | None = None) -> int:
         scenarios=[s for s in SCENARIOS + EXTRA_SCENARIOS if s.name in args.scenario]
         if args.scenario
         else SCENARIOS,
+        limits=args.limits,
     )
     passes = {"off": [False], "on": [True], "both": [False, True]}[args.pin]
     if any(passes) and (os.cpu_count() or 1) < 2:

@@ -26,6 +26,7 @@ from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse
 
 from gateway import formats, proxy
+from gateway.admission import Admission
 from gateway.config import Config, load_config
 from gateway.errors import ClientFormat, error_body
 from gateway.handlers import bp
@@ -107,6 +108,8 @@ def create_app(path: str | os.PathLike[str] | None = None, *, name: str = "ekai"
     async def start(app: Sanic) -> None:
         app.ctx.writer = UsageWriter(app.ctx.store.config.database)
         app.ctx.writer.start()
+        app.ctx.admission = Admission(app.ctx.store.config, app.ctx.writer)
+        await app.ctx.admission.start(app.ctx.store)
         app.ctx.upstream = Upstream()
         app.ctx.health = ProviderHealth()
         app.ctx.stop_watching = threading.Event()
@@ -115,6 +118,7 @@ def create_app(path: str | os.PathLike[str] | None = None, *, name: str = "ekai"
     @app.before_server_stop
     async def stop_watcher(app: Sanic) -> None:
         app.ctx.stop_watching.set()
+        await app.ctx.admission.stop()
 
     @app.after_server_stop
     async def stop(app: Sanic) -> None:

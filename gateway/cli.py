@@ -99,6 +99,7 @@ def _money(value: object) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from gateway.limits import describe
     from gateway.routing import routing_table
 
     cfg = _load(args.config)
@@ -133,6 +134,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"{model + alias:<{width}}  {shown}")
     if not any(t for _, t, _ in rows):
         print("(no model is routable: no provider has its API key set; `ekai check --all` lists them)")
+    for line in describe(cfg.auth_envs, cfg.key_policies, cfg.gateway_budget):  # gateway.limits
+        print(line)
     return 0
 
 

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import yaml
 
 from gateway.dialects import DEFAULT_DIALECT, DIALECTS, Dialect
+from gateway.limits import Budget, KeyPolicy, parse_budget, parse_key
 from gateway.pricing import Price, PriceEntry, Rates, Tier, price_version
 
 ProviderFormat = Literal["openai", "anthropic", "responses"]
@@ -114,6 +115,8 @@ class Config:
     price_ids: Mapping[str, Mapping[str, PriceEntry]]  # provider -> provider model id -> entry
     auth_keys: Mapping[str, str] = field(default_factory=dict, repr=False)  # key value -> name
     auth_envs: Mapping[str, str] = field(default_factory=dict)  # name -> env var
+    key_policies: Mapping[str, KeyPolicy] = field(default_factory=dict)  # name -> limits (gateway.limits)
+    gateway_budget: Budget | None = None  # auth.budget: every key and no key together
     timeouts: Timeouts = field(default_factory=Timeouts)
     max_body_bytes: int = 32 * 1024 * 1024
     pricing_files: tuple[Path, ...] = ()
@@ -121,6 +124,11 @@ class Config:
     loaded_at: float = 0.0
     # routing.resolve's memo of (model, forced provider) -> Route; lives and dies with the snapshot
     routes: dict[tuple[str, str | None], Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def limited(self) -> bool:
+        """Whether any budget, rate limit or allowlist applies (the hot path's one test)."""
+        return bool(self.key_policies) or self.gateway_budget is not None
 
     @property
     def watched_files(self) -> tuple[Path, ...]:
@@ -258,11 +266,15 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     max_body_mb = c.number(server.get("max_body_mb", 32), ("server", "max_body_mb")) or Decimal(32)
 
     auth = c.mapping(root.get("auth"), ("auth",))
-    c.keys(auth, ("auth",), {"keys"})
+    c.keys(auth, ("auth",), {"keys", "budget"})
     auth_envs: dict[str, str] = {}
     auth_keys: dict[str, str] = {}
+    key_policies: dict[str, KeyPolicy] = {}
+    gateway_budget = parse_budget(c, auth.get("budget"), ("auth", "budget"))
     for name, var in c.mapping(auth.get("keys"), ("auth", "keys")).items():
-        var_name = c.string(var, ("auth", "keys", name))
+        var_name, policy = parse_key(c, str(name), var, ("auth", "keys", name))
+        if policy is not None:
+            key_policies[str(name)] = policy
         if var_name is None:
             continue
         auth_envs[str(name)] = var_name
@@ -342,6 +354,8 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         price_ids=price_ids,
         auth_keys=auth_keys,
         auth_envs=auth_envs,
+        key_policies=key_policies,
+        gateway_budget=gateway_budget,
         timeouts=timeouts,
         max_body_bytes=int(max_body_mb * 1024 * 1024),
         pricing_files=tuple(pricing_files),

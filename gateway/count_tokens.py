@@ -36,8 +36,11 @@ async def handle(request: Request) -> HTTPResponse:
         body = parse_json(request.body, request.headers.get("content-type"))
         model = body.get("model")
         rec.model = model if isinstance(model, str) else None
+        if rec.refusal:
+            raise rec.refusal  # a bad x-ekai-* header: 400, recorded
         check_request("anthropic", body, count_tokens=True)
         route = resolve(cfg, body["model"], request.headers.get("x-ekai-provider"))
+        request.app.ctx.admission.check_model(cfg, rec.api_key_name, route.resolved)  # allowlist: 403
         return await _count(request, cfg, route.targets, body, rec)
     except GatewayError as exc:
         rec.status, rec.error = exc.status, exc.message

@@ -57,8 +57,10 @@ async def models(request: Request) -> HTTPResponse:
     created = int(cfg.loaded_at)
     created_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created))
     data: list[dict[str, Any]] = []
+    key = getattr(request.ctx, "key_name", None)
+    policy = cfg.key_policies.get(key) if key is not None else None  # its `models` allowlist
     for model, targets, _keyless in routing_table(cfg):
-        if not targets:
+        if not targets or (policy is not None and not policy.allows(cfg.aliases.get(model, model))):
             continue
         entry: dict[str, Any] = {
             "id": model,
@@ -133,6 +135,7 @@ async def health(request: Request) -> HTTPResponse:
                 "rows_written": writer.written,
                 "rows_failed": writer.failed,
             },
+            "limits": request.app.ctx.admission.status(cfg),
         },
         200,
     )

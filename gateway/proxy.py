@@ -77,6 +77,7 @@ async def handle(request: Request, fmt: ClientFormat) -> HTTPResponse | None:
             raise rec.refusal  # 400 in the client's shape, recorded like any refused request
         check_request(fmt, body)
         route = resolve(cfg, body["model"], request.headers.get("x-ekai-provider"))
+        request.app.ctx.admission.admit(cfg, rec.api_key_name, route.resolved)  # 403 / 429: gateway.admission
         return await _forward(request, cfg, route, body, fmt, rec)
     except GatewayError as exc:
         rec.status, rec.error = exc.status, exc.message
@@ -94,6 +95,7 @@ async def handle(request: Request, fmt: ClientFormat) -> HTTPResponse | None:
     finally:
         rec.finish()
         request.app.ctx.writer.put(rec)
+        request.app.ctx.admission.finish(cfg, rec)
 
 
 def _protocol_headers(request: Request) -> dict[str, str]:

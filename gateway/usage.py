@@ -240,6 +240,8 @@ class UsageWriter:
         self._stopping = threading.Event()
         self.written = 0
         self.failed = 0
+        self.queued = 0  # records put so far (gateway.spend numbers its entries with it)
+        self.done = 0  # records committed or given up on, in queue order
 
     def start(self) -> None:
         conn = db.connect(self.path)  # fail now, loudly, if the file cannot be created
@@ -249,6 +251,7 @@ class UsageWriter:
     def put(self, record: UsageRecord) -> None:
         """Queue a finished record (never blocks). Its row is built in the writer thread."""
         self._queue.put_nowait(record)
+        self.queued += 1
 
     def stop(self, timeout: float = 10.0) -> None:
         if self._thread is None:
@@ -289,6 +292,7 @@ class UsageWriter:
                 except Exception:  # never let the thread die: log, count, go on
                     log.exception("usage batch of %d rows lost", len(batch))
                     self.failed += len(batch)
+                self.done += len(batch)
         leftover = []
         while True:  # drain anything queued after the stop marker
             try:

@@ -1,0 +1,216 @@
+"""Admission: may this key send this request now? The budgets, rate limits and model allowlists
+of gateway.limits, enforced on the proxy path (one `admit` before the request goes upstream, one
+`finish` after its row is queued).
+
+Checks, in order (the first that fails answers; nothing is sent upstream):
+
+1. `models`: the alias-resolved model must match one of the key's globs -> 403
+   (OpenAI `permission_denied`, Anthropic `permission_error`).
+2. The key's `budget`, then the gateway's `auth.budget`: day, then month. Spend at or over the
+   budget -> 429 (OpenAI `budget_exceeded`, Anthropic `rate_limit_error`), `retry-after` = whole
+   seconds until that UTC window resets.
+3. The key's `tpm`, then `rpm` (gateway.ratelimit, shared by all workers) -> 429
+   (`rate_limit_exceeded`), `retry-after` = whole seconds until the window frees up.
+
+A refused request takes no rpm slot and spends nothing; it is still a usage row (status and the
+error naming the limit), written by the proxy like any other failure.
+
+With no budget, limit or allowlist configured `admit` is one attribute test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.config import Config
+from gateway.errors import GatewayError
+from gateway.limits import Budget, Calendar, Clock, KeyPolicy, usd, whole_seconds
+from gateway.pricing import pico_to_usd
+from gateway.ratelimit import Refused, Windows, folder_for
+from gateway.spend import TOTAL, SpendBook
+from gateway.usage import UsageRecord, UsageWriter
+
+log = logging.getLogger("ekai.limits")
+
+# A budget refusal whose window resets later than this says `x-should-retry: false`: the OpenAI and
+# Anthropic SDKs (and Claude Code) obey it, where they would otherwise sleep until `retry-after`.
+NO_RETRY_AFTER = 60
+
+
+class Forbidden(GatewayError):
+    status = 403
+
+
+class OverLimit(GatewayError):
+    status = 429
+
+
+class Admission:
+    """One per worker: the spend book, the shared rate windows, the clock."""
+
+    def __init__(self, cfg: Config, writer: UsageWriter, clock: Clock | None = None) -> None:
+        self.clock = clock or Clock()
+        self.writer = writer
+        self.spend = SpendBook(cfg.database, self.clock.now, lambda: writer.done)
+        self.windows = Windows(folder_for(cfg.database))
+        self._cal: tuple[int, Calendar] = (-1, Calendar.at(0))
+        self._day: tuple[int, str] = (-1, "")  # the UTC day of a row's ts (real time), cached per second
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # --- lifecycle ---
+
+    async def start(self, store: Any) -> None:
+        if _has_budget(store.config):
+            try:
+                await self.spend.reconcile()  # seeded before the first request is admitted
+            except sqlite3.Error as exc:  # the reconcile loop retries
+                log.warning("spend not seeded from the usage table yet: %s", exc)
+        self._task = asyncio.get_running_loop().create_task(
+            self.spend.run(self._stop, lambda: _has_budget(store.config))
+        )
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.spend.close()
+        self.windows.close()
+
+    def calendar(self, now: float) -> Calendar:
+        second = int(now)
+        if self._cal[0] != second:
+            self._cal = (second, Calendar.at(now))
+        return self._cal[1]
+
+    # --- the hot path ---
+
+    def admit(self, cfg: Config, key: str | None, model: str) -> None:
+        """Raise Forbidden / OverLimit when `key` may not send `model` (alias-resolved) now."""
+        if not cfg.limited:
+            return
+        policy = self.check_model(cfg, key, model)
+        now = self.clock.now()
+        if policy is not None and policy.budget is not None:
+            self._check_budget(policy.budget, key, f"key '{key}'", now)
+        if cfg.gateway_budget is not None:
+            self._check_budget(cfg.gateway_budget, TOTAL, "gateway", now)
+        if policy is not None and policy.windowed:
+            try:
+                self.windows.get(policy.name).admit(policy, now)
+            except Refused as exc:
+                raise OverLimit(
+                    f"Rate limit exceeded: key '{key}' {exc.what} (rolling 60 s); "
+                    f"retry in {exc.retry_after} s.",
+                    code="rate_limit_exceeded",
+                    headers={"retry-after": str(exc.retry_after)},
+                ) from None
+
+    @staticmethod
+    def check_model(cfg: Config, key: str | None, model: str) -> KeyPolicy | None:
+        """The key's policy; raises Forbidden when its `models` do not cover `model`."""
+        policy = cfg.key_policies.get(key) if key is not None else None
+        if policy is not None and not policy.allows(model):
+            raise Forbidden(
+                f"The gateway key '{key}' may not use model '{model}' "
+                f"(allowed: {', '.join(policy.models or ())}).",
+                code="permission_denied",
+            )
+        return policy
+
+    def _check_budget(self, budget: Budget, key: str | None, who: str, now: float) -> None:
+        """Raise OverLimit when the day or month is spent; `retry-after` is the LATER reset of the
+        windows that are over (a key over its month gains nothing at midnight)."""
+        cal = self.calendar(now)
+        over: tuple[str, Any, int, str, float] | None = None
+        if budget.daily_pico is not None:
+            spent = self.spend.spent_day(cal.day, key)
+            if spent >= budget.daily_pico:
+                over = ("daily_usd", budget.daily_usd, spent, "today", cal.day_ends - now)
+        if budget.monthly_pico is not None:
+            spent = self.spend.spent_month(cal.month, key)
+            if spent >= budget.monthly_pico:
+                over = ("monthly_usd", budget.monthly_usd, spent, "this month", cal.month_ends - now)
+        if over is None:
+            return
+        what, limit, spent, when, left = over
+        retry = whole_seconds(left)
+        headers = {"retry-after": str(retry)}
+        if retry > NO_RETRY_AFTER:  # the SDKs honour any retry-after: they would sleep for hours
+            headers["x-should-retry"] = "false"
+        raise OverLimit(
+            f"budget exceeded: {who} {what} {limit} (spent {usd(spent)} USD {when}, UTC); "
+            f"resets in {retry} s.",
+            code="budget_exceeded",
+            headers=headers,
+        )
+
+    def finish(self, cfg: Config, rec: UsageRecord) -> None:
+        """After the request's row is queued: count its cost and tokens."""
+        if not cfg.limited:
+            return
+        if rec.cost_pico and self.spend.last_id is not None:  # the book is live (a budget is set)
+            self.spend.record(self.writer.queued, self._day_of(rec.started), rec.api_key_name, rec.cost_pico)
+        key = rec.api_key_name
+        policy = cfg.key_policies.get(key) if key is not None else None
+        if policy is not None and policy.tpm is not None:
+            t = rec.tokens
+            try:
+                self.windows.get(policy.name).add_tokens(
+                    t.input + t.cache_read + t.cache_write + t.output, self.clock.now()
+                )
+            except OSError:
+                log.exception("tpm window of key %r not updated", key)
+
+    def _day_of(self, epoch: float) -> str:
+        """'2026-12-06': the day part of the row's ts (usage.iso_ms), without sharing its cache."""
+        second = int(epoch)
+        if self._day[0] != second:
+            self._day = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%d"))
+        return self._day[1]
+
+    # --- /health ---
+
+    def status(self, cfg: Config) -> dict[str, Any]:
+        now = self.clock.now()
+        cal = Calendar.at(now)
+
+        tracked = self.spend.last_id is not None  # spend is tracked while any budget is set
+
+        def budget_view(budget: Budget | None, key: str | None) -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            if tracked:
+                out["spent_today_usd"] = pico_to_usd(self.spend.spent_day(cal.day, key))
+                out["spent_month_usd"] = pico_to_usd(self.spend.spent_month(cal.month, key))
+            if budget is not None:
+                out["daily_usd"] = float(budget.daily_usd) if budget.daily_usd is not None else None
+                out["monthly_usd"] = float(budget.monthly_usd) if budget.monthly_usd is not None else None
+            return out
+
+        keys: dict[str, Any] = {}
+        for name in cfg.auth_envs:
+            policy: KeyPolicy | None = cfg.key_policies.get(name)
+            view = budget_view(policy.budget if policy else None, name)
+            if policy is not None and policy.windowed:
+                requests, tokens = self.windows.get(name).current(policy, now)
+                view.update(rpm=requests, rpm_limit=policy.rpm, tpm=tokens, tpm_limit=policy.tpm)
+            if policy is not None and policy.models is not None:
+                view["models"] = list(policy.models)
+            keys[name] = view
+        return {
+            "day": cal.day,
+            "month": cal.month,
+            "gateway": budget_view(cfg.gateway_budget, TOTAL),
+            "keys": keys,
+            "reconciled": self.spend.reconciled,
+        }
+
+
+def _has_budget(cfg: Config) -> bool:
+    return cfg.gateway_budget is not None or any(p.budget is not None for p in cfg.key_policies.values())

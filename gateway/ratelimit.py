@@ -1,0 +1,203 @@
+"""rpm / tpm windows shared by every worker process (and every instance) on one machine.
+
+One small file per limited key, in a folder beside the usage database
+(`usage.db` -> `usage.db.limits/<hash of the key name>`), mapped into memory and read and written
+under an exclusive `flock`. Every worker opens the same files, so the limit is exact across
+workers: an admission is one locked read-check-write in shared memory (two flock calls, about
+5-8 us with rpm and tpm), and no two workers can both take the last slot. The files hold only
+timestamps and token counts, never a key or a prompt.
+
+Layout (little-endian):
+
+    0     header  magic, rpm capacity, ring head, cached second, cached tokens, (reserved)  6 x i64
+    48    tpm     60 buckets of (second i64, tokens i64), bucket = second % 60         960 bytes
+    1008  rpm     ring of `capacity` float64 admission times (the last `capacity` admissions)
+
+The header caches the tpm window's total for one second, so an admission sums the 60 buckets
+at most once per second per key (across all workers), not on every request.
+
+rpm: a request is admitted when the oldest of the last `rpm` admissions is 60 s old or more
+(exactly "fewer than rpm admissions in the rolling 60 s"). Refused requests take no slot.
+`retry-after` is the whole seconds until that oldest slot leaves the window. When `rpm` changes
+in the config the ring is started afresh (the past minute's admissions are forgotten once).
+
+tpm: tokens of a request are added to the bucket of the second it ENDED; the window is the 60
+one-second buckets before now (so tpm's rolling window moves in whole seconds). A request is
+admitted while the window's tokens are below `tpm`; `retry-after` is the whole seconds until
+enough buckets leave the window to bring it below.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import math
+import mmap
+import os
+import struct
+from pathlib import Path
+
+from gateway.limits import WINDOW_SECONDS, KeyPolicy, whole_seconds
+
+MAGIC = 0xEE_4A_11_0002
+_HEADER = struct.Struct("<qqqqqq")
+_RING_HEADER = struct.Struct("<qqq")  # magic, capacity, head
+_CACHE = struct.Struct("<qq")  # the second the cached total is for, the total
+CACHE_AT = 24
+_BUCKET = struct.Struct("<qq")
+_BUCKETS = struct.Struct("<120q")  # all 60 buckets at once
+_SLOT = struct.Struct("<d")
+_HEAD = struct.Struct("<q")
+BUCKETS = 60
+TPM_AT = _HEADER.size
+RING_AT = TPM_AT + BUCKETS * _BUCKET.size
+
+
+class Refused(Exception):
+    def __init__(self, what: str, retry_after: int) -> None:
+        super().__init__(what)
+        self.what = what
+        self.retry_after = retry_after
+
+
+class KeyWindow:
+    """The shared rpm ring and tpm buckets of one key: one file, mapped into memory.
+
+    Every read and write happens under an exclusive flock on the file. The file only ever grows
+    (a larger rpm), never shrinks, so no process's mapping can point past its end; a process
+    whose mapping is smaller than the ring the header announces maps the file again."""
+
+    def __init__(self, path: Path) -> None:
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        try:
+            if os.fstat(self.fd).st_size < RING_AT:
+                os.ftruncate(self.fd, RING_AT)  # zeros: empty buckets
+            raw = os.pread(self.fd, _HEADER.size, 0)
+            if _HEADER.unpack(raw)[0] != MAGIC:  # new (or not ours): empty buckets, no ring
+                os.pwrite(self.fd, _HEADER.pack(MAGIC, 0, 0, -1, 0, 0) + bytes(RING_AT - _HEADER.size), 0)
+            self.mm = mmap.mmap(self.fd, 0)
+        finally:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        self.mm.close()
+        os.close(self.fd)
+
+    def _ring(self, rpm: int) -> tuple[int, int]:
+        """(capacity, head) of the rpm ring, started afresh when rpm changed. Under the lock."""
+        _, cap, head = _RING_HEADER.unpack_from(self.mm, 0)
+        size = RING_AT + rpm * _SLOT.size
+        if cap != rpm:
+            if os.fstat(self.fd).st_size < size:
+                os.ftruncate(self.fd, size)
+            self._map(size)
+            self.mm[RING_AT:size] = bytes(rpm * _SLOT.size)
+            _RING_HEADER.pack_into(self.mm, 0, MAGIC, rpm, 0)
+            return rpm, 0
+        self._map(size)
+        return cap, head
+
+    def _map(self, size: int) -> None:
+        if len(self.mm) < size:  # another process grew the file
+            self.mm.close()
+            self.mm = mmap.mmap(self.fd, 0)
+
+    def _tokens(self, now: float) -> list[tuple[int, int]]:
+        """(second, tokens) of the buckets inside the window, oldest first."""
+        values = _BUCKETS.unpack_from(self.mm, TPM_AT)
+        low = math.floor(now) - BUCKETS
+        current = low + BUCKETS
+        return sorted(
+            (sec, t) for sec, t in zip(values[0::2], values[1::2], strict=True) if t and low < sec <= current
+        )
+
+    def _window_tokens(self, now: float) -> int:
+        """Tokens in the window at `now`: the cached total when it is for this second. Under lock."""
+        current = math.floor(now)
+        cached_sec, cached = _CACHE.unpack_from(self.mm, CACHE_AT)
+        if cached_sec == current:
+            return int(cached)
+        values = _BUCKETS.unpack_from(self.mm, TPM_AT)
+        low = current - BUCKETS
+        used = sum(t for sec, t in zip(values[0::2], values[1::2], strict=True) if low < sec <= current)
+        _CACHE.pack_into(self.mm, CACHE_AT, current, used)
+        return used
+
+    def admit(self, policy: KeyPolicy, now: float) -> None:
+        """Take an rpm slot, after checking tpm; raises Refused (taking nothing) when over."""
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        try:
+            if policy.tpm is not None:
+                used = self._window_tokens(now)
+                if used >= policy.tpm:
+                    for sec, tokens in self._tokens(now):  # wait until the window drops below tpm
+                        used -= tokens
+                        if used < policy.tpm:
+                            raise Refused(f"tpm {policy.tpm}", whole_seconds(sec + BUCKETS - now))
+            if policy.rpm is not None:
+                cap, head = self._ring(policy.rpm)
+                at = RING_AT + head * _SLOT.size
+                (oldest,) = _SLOT.unpack_from(self.mm, at)
+                if oldest > now - WINDOW_SECONDS:
+                    raise Refused(f"rpm {policy.rpm}", whole_seconds(oldest + WINDOW_SECONDS - now))
+                _SLOT.pack_into(self.mm, at, now)
+                _HEAD.pack_into(self.mm, 16, (head + 1) % cap)
+        finally:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    def add_tokens(self, tokens: int, now: float) -> None:
+        if tokens <= 0:
+            return
+        sec = math.floor(now)
+        at = TPM_AT + (sec % BUCKETS) * _BUCKET.size
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        try:
+            old_sec, old = _BUCKET.unpack_from(self.mm, at)
+            _BUCKET.pack_into(self.mm, at, sec, old + tokens if old_sec == sec else tokens)
+            cached_sec, cached = _CACHE.unpack_from(self.mm, CACHE_AT)
+            if cached_sec - BUCKETS < sec <= cached_sec:  # inside the cached window: keep it exact
+                _CACHE.pack_into(self.mm, CACHE_AT, cached_sec, cached + tokens)
+            elif sec > cached_sec:  # a newer second: sum afresh next time
+                _CACHE.pack_into(self.mm, CACHE_AT, -1, 0)
+        finally:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    def current(self, policy: KeyPolicy, now: float) -> tuple[int, int]:
+        """(requests, tokens) in the window now, for /health."""
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        try:
+            tokens = sum(t for _, t in self._tokens(now))
+            _, cap, _ = _RING_HEADER.unpack_from(self.mm, 0)
+            self._map(RING_AT + cap * _SLOT.size)
+            low = now - WINDOW_SECONDS
+            ring = self.mm[RING_AT : RING_AT + cap * _SLOT.size]
+            requests = sum(1 for (t,) in _SLOT.iter_unpack(ring) if t > low)
+            return requests, tokens
+        finally:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+
+class Windows:
+    """Every key's KeyWindow, opened on first use, in `folder`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._open: dict[str, KeyWindow] = {}
+
+    def get(self, name: str) -> KeyWindow:
+        window = self._open.get(name)
+        if window is None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            digest = hashlib.sha256(name.encode()).hexdigest()[:24]
+            window = self._open[name] = KeyWindow(self.folder / digest)
+        return window
+
+    def close(self) -> None:
+        for window in self._open.values():
+            window.close()
+        self._open.clear()
+
+
+def folder_for(database: Path) -> Path:
+    return database.with_name(database.name + ".limits")

@@ -1,0 +1,166 @@
+"""Running spend totals per key and for the whole gateway, per UTC day and month.
+
+The usage table is the truth; this is a per-worker cache of it, so the hot path never queries
+the database. Two layers, both plain dicts touched only on the event loop:
+
+- `db`: sums of `cost_pico_usd` of the rows already in the table, by day / month and key.
+  Seeded at start from the rows of the current month (`ts >= month start`, the ts index), then
+  brought up to date every `RECONCILE_SECONDS` from the rows with `id` above the last one seen
+  (the primary key: SQLite commits one writer at a time, so ids only grow in commit order). Every
+  worker's and every instance's rows land in the same table, so every worker converges on the
+  same totals.
+- `local`: the spend of this worker's own requests whose rows may not be written yet (the
+  usage writer commits every 0.2 s). Each is tagged with the writer's queue sequence number; once
+  the writer has committed that far AND a reconcile has read the table after it, the entry is
+  dropped (its cost now comes from `db`). Between those two moments a row can be counted twice
+  for up to one reconcile interval: the error is on the safe side (a refusal a little early).
+
+A key's spend = db + local. Rows are bucketed by their `ts` (the request START, as the table
+says), so a request that started yesterday and ended today counts toward yesterday.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+from gateway import db
+from gateway.limits import Calendar
+
+log = logging.getLogger("ekai.spend")
+
+RECONCILE_SECONDS = 0.5
+TOTAL = "\x00gateway"  # the key under which the whole gateway's spend is kept
+
+
+class Totals:
+    """pico-USD by (day or month) -> key (None: no key; TOTAL: everyone)."""
+
+    __slots__ = ("days", "months")
+
+    def __init__(self) -> None:
+        self.days: dict[str, dict[str | None, int]] = {}
+        self.months: dict[str, dict[str | None, int]] = {}
+
+    def add(self, day: str, key: str | None, pico: int) -> None:
+        for table, when in ((self.days, day), (self.months, day[:7])):
+            bucket = table.get(when)
+            if bucket is None:
+                bucket = table[when] = {}
+            bucket[key] = bucket.get(key, 0) + pico
+            bucket[TOTAL] = bucket.get(TOTAL, 0) + pico
+
+    def day(self, day: str, key: str | None) -> int:
+        bucket = self.days.get(day)
+        return bucket.get(key, 0) if bucket else 0
+
+    def month(self, month: str, key: str | None) -> int:
+        bucket = self.months.get(month)
+        return bucket.get(key, 0) if bucket else 0
+
+    def prune(self, month: str) -> None:
+        """Forget months before `month` (and their days)."""
+        for old in [m for m in self.months if m < month]:
+            del self.months[old]
+        for old in [d for d in self.days if d[:7] < month]:
+            del self.days[old]
+
+
+class SpendBook:
+    """One per worker. `spent_*` are the hot path; `record` after each request; `run` reconciles."""
+
+    def __init__(self, database: Path, clock: Callable[[], float], done: Callable[[], int]) -> None:
+        self.database = database
+        self.clock = clock
+        self.done = done  # how many records the usage writer has committed (or given up on)
+        self.db = Totals()
+        self.local = Totals()
+        self.pending: deque[tuple[int, str, str | None, int]] = deque()  # (seq, day, key, pico)
+        self.last_id: int | None = None  # None: not seeded
+        self.reconciled = 0  # reconciles done (tests and /health)
+        self._conn: sqlite3.Connection | None = None
+
+    # --- hot path ---
+
+    def spent_day(self, day: str, key: str | None) -> int:
+        return self.db.day(day, key) + self.local.day(day, key)
+
+    def spent_month(self, month: str, key: str | None) -> int:
+        return self.db.month(month, key) + self.local.month(month, key)
+
+    def record(self, seq: int, day: str, key: str | None, pico: int) -> None:
+        """This worker's request `seq` (the writer's queue number) cost `pico`."""
+        if pico:
+            self.pending.append((seq, day, key, pico))
+            self.local.add(day, key, pico)
+
+    # --- reconcile ---
+
+    def _read(self, last_id: int | None, month_start: str) -> tuple[int, list[tuple[str, str | None, int]]]:
+        """(new last id, [(day, key, pico)]) from the table. Runs in a thread."""
+        if self._conn is None:
+            self._conn = db.connect_readonly(self.database)
+        conn = self._conn
+        if last_id is None:
+            top = conn.execute("SELECT coalesce(max(id), 0) FROM usage").fetchone()[0]
+            rows = conn.execute(
+                "SELECT substr(ts, 1, 10), api_key_name, sum(cost_pico_usd) FROM usage"
+                " WHERE ts >= ? AND id <= ? AND cost_pico_usd > 0 GROUP BY 1, 2",
+                (month_start, top),
+            ).fetchall()
+            return top, rows
+        groups = conn.execute(
+            "SELECT substr(ts, 1, 10), api_key_name, sum(cost_pico_usd), max(id) FROM usage"
+            " WHERE id > ? GROUP BY 1, 2",
+            (last_id,),
+        ).fetchall()
+        top = max((g[3] for g in groups), default=last_id)
+        return top, [(day, key, pico) for day, key, pico, _ in groups if pico]
+
+    def _apply(self, done: int, last_id: int, rows: list[tuple[str, str | None, int]], month: str) -> None:
+        if self.last_id is None:
+            self.db = Totals()
+        for day, key, pico in rows:
+            if day[:7] >= month:
+                self.db.add(day, key, pico)
+        self.last_id = last_id
+        while self.pending and self.pending[0][0] <= done:
+            _, day, key, pico = self.pending.popleft()
+            self.local.add(day, key, -pico)
+        self.db.prune(month)
+        self.local.prune(month)
+        self.reconciled += 1
+
+    async def reconcile(self) -> None:
+        """Bring `db` up to date with the table (seeding it the first time)."""
+        cal = Calendar.at(self.clock())
+        done = self.done()  # read BEFORE the query: records up to here are surely in it
+        loop = asyncio.get_running_loop()
+        last_id, rows = await loop.run_in_executor(None, self._read, self.last_id, cal.month_start_iso)
+        self._apply(done, last_id, rows, cal.month)
+
+    async def run(self, stop: asyncio.Event, active: Callable[[], bool]) -> None:
+        """Reconcile every RECONCILE_SECONDS while `active()` (a budget is configured), until `stop`."""
+        while not stop.is_set():
+            try:
+                if active():
+                    await self.reconcile()
+                elif self.last_id is not None:  # nothing to enforce: stop reading, re-seed later
+                    self.last_id = None
+                    self.pending.clear()
+                    self.local = Totals()
+            except sqlite3.Error as exc:
+                log.warning("spend reconcile failed (will retry): %s", exc)
+                self.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), RECONCILE_SECONDS)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
