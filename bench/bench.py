@@ -322,7 +322,7 @@ LIMITS_YAML = {
 }
 
 
-def write_config(folder: Path, fake: Fake, port: int, limits: str = "none") -> Path:
+def write_config(folder: Path, fake: Fake, port: int, limits: str = "none", extra: str = "") -> Path:
     """ekai.yaml + the shipped price tables: two providers on the fake, the others removed."""
     pricing = folder / "pricing"
     pricing.mkdir(exist_ok=True)
@@ -341,7 +341,8 @@ routing:
   strategy: cheapest
   pins: {{}}
   fallback: true
-{LIMITS_YAML[limits]}"""
+{LIMITS_YAML[limits]}{extra}
+"""
     path = folder / "ekai.yaml"
     path.write_text(text)
     return path
@@ -349,10 +350,17 @@ routing:
 
 class GatewayProc:
     def __init__(
-        self, folder: Path, workers: int, cores: set[int] | None, src: Path = ROOT, limits: str = "none"
+        self,
+        folder: Path,
+        workers: int,
+        cores: set[int] | None,
+        src: Path = ROOT,
+        limits: str = "none",
+        extra: str = "",
     ) -> None:
         self.limits = limits
         self.src = src  # the checkout whose gateway/ package runs
+        self.extra = extra  # more ekai.yaml (--config-extra)
         self.folder = folder
         self.workers = workers
         self.cores = cores
@@ -363,7 +371,7 @@ class GatewayProc:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, fake: Fake, timeout: float = 30.0) -> GatewayProc:
-        config = write_config(self.folder, fake, self.port, self.limits)
+        config = write_config(self.folder, fake, self.port, self.limits, self.extra)
         env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
         env |= PROVIDER_KEYS | {"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(self.src)}
         env["EKAI_BENCH_GATEWAY_KEY"] = BENCH_GATEWAY_KEY
@@ -540,6 +548,7 @@ class Settings:
     scenarios: list[Scenario]
     gateway_src: Path = ROOT
     limits: str = "none"
+    config_extra: str = ""
 
 
 async def measure(gw: GatewayProc, fake: Fake, st: Settings, log: Any) -> dict[str, Any]:
@@ -593,7 +602,7 @@ def run_pass(st: Settings, pinned: bool, log: Any) -> dict[str, Any]:
         os.sched_setaffinity(0, other_cores)
     folder = Path(tempfile.mkdtemp(prefix="ekai-bench-"))
     fake = Fake(st.chunks, other_cores, st.first_gap_ms, st.chunk_delay_ms)
-    gw = GatewayProc(folder, st.workers, gw_cores, st.gateway_src, st.limits)
+    gw = GatewayProc(folder, st.workers, gw_cores, st.gateway_src, st.limits, st.config_extra)
     out: dict[str, Any] = {"pinned": pinned, "workers": st.workers, "loadavg_start": os.getloadavg()}
     try:
         fake.start()
@@ -889,6 +898,12 @@ def main(argv: list[str] | None = None) -> int:
         help="none (default); auth: one gateway key; on: that key with a budget, rpm, tpm and models "
         "never reached, and a gateway budget (compare 'on' with 'auth' for the cost of the checks)",
     )
+    parser.add_argument(
+        "--config-extra",
+        default="",
+        metavar="YAML",
+        help="top-level ekai.yaml keys appended to the bench config, e.g. 'telemetry: {otlp_endpoint: URL}'",
+    )
     args = parser.parse_args(argv)
     if not (args.gateway_src / "gateway" / "__main__.py").exists():
         parser.error(f"no gateway/ package under {args.gateway_src}")
@@ -906,6 +921,7 @@ def main(argv: list[str] | None = None) -> int:
         chunk_delay_ms=args.chunk_delay_ms,
         workers=args.workers,
         gateway_src=args.gateway_src.resolve(),
+        config_extra=args.config_extra,
         scenarios=[s for s in SCENARIOS + EXTRA_SCENARIOS if s.name in args.scenario]
         if args.scenario
         else SCENARIOS,

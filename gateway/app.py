@@ -25,7 +25,7 @@ from sanic.exceptions import RequestCancelled
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse
 
-from gateway import formats, proxy
+from gateway import accesslog, formats, metrics, proxy, tracing
 from gateway.admission import Admission
 from gateway.config import Config, load_config
 from gateway.errors import ClientFormat, error_body
@@ -37,7 +37,7 @@ from gateway.usage import UsageWriter
 
 log = logging.getLogger("ekai")
 
-OPEN_PATHS = frozenset({"/health"})  # open, but only its details need a key (handlers.health)
+OPEN_PATHS = frozenset({"/health", "/"})  # open, but /health's details need a key (handlers.health)
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -103,6 +103,7 @@ def create_app(path: str | os.PathLike[str] | None = None, *, name: str = "ekai"
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.ctx.store = ConfigStore(cfg)
     app.blueprint(bp)
+    app.blueprint(metrics.bp)
 
     @app.before_server_start
     async def start(app: Sanic) -> None:
@@ -114,6 +115,13 @@ def create_app(path: str | os.PathLike[str] | None = None, *, name: str = "ekai"
         app.ctx.health = ProviderHealth()
         app.ctx.stop_watching = threading.Event()
         start_watching(app.ctx.store, app.ctx.stop_watching)
+        app.ctx.metrics = metrics.MetricsObserver(app.ctx.store, app.ctx.health, app.ctx.writer)
+        app.ctx.writer.observers.append(app.ctx.metrics)
+        app.ctx.writer.observers.append(accesslog.AccessLog(app.ctx.store))
+        app.ctx.tracer = tracing.start(app.ctx.store)  # None unless telemetry.otlp_endpoint is set
+        if app.ctx.tracer is not None:
+            app.ctx.writer.observers.append(app.ctx.tracer)
+        app.ctx.metrics.start()
 
     @app.before_server_stop
     async def stop_watcher(app: Sanic) -> None:
@@ -124,6 +132,9 @@ def create_app(path: str | os.PathLike[str] | None = None, *, name: str = "ekai"
     async def stop(app: Sanic) -> None:
         await app.ctx.upstream.close()
         await asyncio.get_running_loop().run_in_executor(None, app.ctx.writer.stop)
+        app.ctx.metrics.stop()
+        if app.ctx.tracer is not None:
+            await asyncio.get_running_loop().run_in_executor(None, app.ctx.tracer.shutdown)
 
     @app.on_request(priority=100)  # type: ignore[call-arg]
     async def identify(request: Request) -> HTTPResponse | None:

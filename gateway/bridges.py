@@ -79,6 +79,8 @@ def openai_family_error(status: int, data: Any, text: str) -> dict[str, Any]:
     """An OpenAI-family provider's error (Chat Completions or Responses) for an OpenAI-shaped
     client: its own `error` object kept (param and code included), completed where it lacks."""
     if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        if {"message", "type", "param", "code"} <= data["error"].keys():
+            return data  # already complete: forwarded as the provider sent it (byte for byte, proxy)
         err = dict(data["error"])
         err.setdefault("type", error_types(status)[1])
         err.setdefault("param", None)
@@ -594,7 +596,8 @@ class ResponsesToChat:
         _check_previous_response(body, target)
         self.request = body
         try:
-            out = rapi.responses_to_chat_request(body, model=target.upstream_model)
+            # Claude's signed thinking (thinking_blocks) only for the Claude leg: Chat APIs refuse it
+            out = rapi.responses_to_chat_request(body, model=target.upstream_model, thinking_blocks=False)
         except translate.TranslationError as exc:
             raise _translation_error(exc) from exc
         if stream:

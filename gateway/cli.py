@@ -12,13 +12,17 @@ User errors print one line to stderr and exit 1 (never a traceback).
 from __future__ import annotations
 
 import argparse
+import atexit
 import ipaddress
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
+from gateway import envfile
 from gateway.config import Config, ConfigError, load_config
 
 
@@ -48,7 +52,28 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _prepare_metrics_dir() -> None:
+    """prometheus-client's multiprocess folder (gateway.metrics), set before anything imports it:
+    a fresh temporary folder per server run, removed at exit; or the folder the user named in
+    PROMETHEUS_MULTIPROC_DIR, emptied of the last run's files. Every worker inherits it."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        folder = Path(given)
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("*.db"):
+            old.unlink(missing_ok=True)
+        return
+    made = tempfile.mkdtemp(prefix="ekai-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    atexit.register(shutil.rmtree, made, True)
+
+
+def _access_log(cfg: Config) -> str:
+    return f"on stderr ({cfg.log_format})" if cfg.access_log else "off"
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    _prepare_metrics_dir()  # before gateway.app (and so prometheus_client) is imported
     cfg = _load(args.config)
     host = args.host or cfg.host
     port = args.port or cfg.port
@@ -66,7 +91,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"ekai: providers ready: {', '.join(ready) or 'none'}")
     if missing:
         print(f"ekai: providers without a key: {', '.join(missing)}")
+        print(f"ekai: set a key in the environment or in {cfg.path.parent / '.env'} (read live, no restart)")
+    from_file = envfile.names_from_file(cfg.path)
+    if from_file:
+        print(f"ekai: from {cfg.path.parent / envfile.NAME}: {', '.join(from_file)}")  # names, never values
     print(f"ekai: usage database: {cfg.database}")
+    print(f"ekai: metrics at http://{host}:{port}/metrics; access log {_access_log(cfg)}; traces "
+          f"{'to ' + cfg.otlp_endpoint if cfg.otlp_endpoint else 'off (telemetry.otlp_endpoint)'}")
     sys.stdout.flush()
 
     from sanic import Sanic
@@ -83,7 +114,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=port,
         workers=workers,
         single_process=workers == 1,
-        access_log=args.access_log,
+        access_log=False,  # ekai's own access log (gateway.accesslog, server.access_log) replaces Sanic's
         motd=False,
         backlog=1024,  # Sanic's 100 overflows on a burst of new connections (SYN retries of 1 s)
     )
@@ -200,7 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="listen address (default: server.host, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default: server.port, 3001)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument(  # kept so existing scripts still start; the log is server.access_log now
+        "--access-log", action="store_true", help=argparse.SUPPRESS
+    )
     serve.add_argument(
         "--allow-open",
         action="store_true",

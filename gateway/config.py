@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import yaml
 
+from gateway import envfile
 from gateway.dialects import DEFAULT_DIALECT, DIALECTS, Dialect
 from gateway.limits import Budget, KeyPolicy, parse_budget, parse_key
 from gateway.pricing import Price, PriceEntry, Rates, Tier, price_version
@@ -122,6 +123,10 @@ class Config:
     pricing_files: tuple[Path, ...] = ()
     digest: str = ""
     loaded_at: float = 0.0
+    env_fingerprint: str = field(default="", compare=False, repr=False)  # of .env (envfile.read)
+    access_log: bool = True  # server.access_log: one line per proxied request (gateway.accesslog)
+    log_format: str = "text"  # server.log_format: text or json
+    otlp_endpoint: str | None = None  # telemetry.otlp_endpoint: OTLP/HTTP traces (gateway.tracing)
     # routing.resolve's memo of (model, forced provider) -> Route; lives and dies with the snapshot
     routes: dict[tuple[str, str | None], Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -132,7 +137,7 @@ class Config:
 
     @property
     def watched_files(self) -> tuple[Path, ...]:
-        return (self.path, *self.pricing_files)
+        return (self.path, *self.pricing_files, envfile.env_path(self.path))
 
 
 # --- YAML with line numbers -------------------------------------------------------------------
@@ -239,13 +244,15 @@ class _Checker:
 
 # --- ekai.yaml --------------------------------------------------------------------------------
 
-_TOP_KEYS = {"server", "auth", "usage", "pricing", "providers", "aliases", "routing"}
+_TOP_KEYS = {"server", "auth", "usage", "pricing", "providers", "aliases", "routing", "telemetry"}
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
     """Read and validate ekai.yaml and its price tables. Raises ConfigError listing every problem."""
-    env = os.environ if env is None else env
     path = Path(path).resolve()
+    env_fingerprint = ""
+    if env is None:  # the process environment, and .env for what it lacks
+        env, env_fingerprint = envfile.effective_env(path)
     problems: list[str] = []
     doc = _read_doc(path, problems)
     if doc is None:
@@ -256,7 +263,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     folder = path.parent
 
     server = c.mapping(root.get("server"), ("server",))
-    c.keys(server, ("server",), {"host", "port", "timeouts", "max_body_mb"})
+    c.keys(server, ("server",), {"host", "port", "timeouts", "max_body_mb", "access_log", "log_format"})
     host = c.string(server.get("host", "127.0.0.1"), ("server", "host")) or "127.0.0.1"
     port = server.get("port", 3001)
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
@@ -264,6 +271,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         port = 3001
     timeouts = _timeouts(c, server.get("timeouts"))
     max_body_mb = c.number(server.get("max_body_mb", 32), ("server", "max_body_mb")) or Decimal(32)
+    access_log, log_format, otlp_endpoint = _observability(c, server, root.get("telemetry"))
 
     auth = c.mapping(root.get("auth"), ("auth",))
     c.keys(auth, ("auth",), {"keys", "budget"})
@@ -361,7 +369,34 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         pricing_files=tuple(pricing_files),
         digest=digest.hexdigest()[:16],
         loaded_at=time.time(),
+        env_fingerprint=env_fingerprint,
+        access_log=access_log,
+        log_format=log_format,
+        otlp_endpoint=otlp_endpoint,
     )
+
+
+def _observability(c: _Checker, server: dict[str, Any], raw_telemetry: Any) -> tuple[bool, str, str | None]:
+    """server.access_log, server.log_format and telemetry.otlp_endpoint."""
+    access_log = server.get("access_log", True)
+    if not isinstance(access_log, bool):
+        c.fail(("server", "access_log"), "must be true or false")
+        access_log = True
+    log_format = server.get("log_format", "text")
+    if log_format not in ("text", "json"):
+        c.fail(("server", "log_format"), "must be 'text' or 'json'")
+        log_format = "text"
+    telemetry = c.mapping(raw_telemetry, ("telemetry",))
+    c.keys(telemetry, ("telemetry",), {"otlp_endpoint"})
+    endpoint = telemetry.get("otlp_endpoint")
+    if endpoint is not None:
+        at: Path_ = ("telemetry", "otlp_endpoint")
+        if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
+            c.fail(at, "must be an http:// or https:// URL (OTLP/HTTP, e.g. http://127.0.0.1:4318), or null")
+            endpoint = None
+        else:
+            endpoint = endpoint.rstrip("/")
+    return access_log, log_format, endpoint
 
 
 def _timeouts(c: _Checker, raw: Any) -> Timeouts:

@@ -4,7 +4,9 @@ POST /v1/chat/completions        proxy.handle (OpenAI client)
 POST /v1/messages                proxy.handle (Anthropic client)
 POST /v1/responses               proxy.handle (OpenAI Responses client: Codex)
 POST /v1/messages/count_tokens   count_tokens.handle: the provider's count, or an estimate
-GET  /v1/models                  every routable model and alias, OpenAI list shape
+GET  /v1/models                  every routable model and alias, OpenAI list shape (Anthropic's
+                                 Models API shape for a client sending anthropic-version)
+HEAD /, GET /                    the base-URL probe (Claude Code): 200, touches nothing
 GET  /usage                      aggregates (reports.summary) or rows as CSV
 GET  /health                     status, each provider's readiness, config digest and errors
 """
@@ -19,7 +21,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
 from gateway import count_tokens as counting
-from gateway import proxy, reports
+from gateway import model_pages, proxy, reports
 from gateway.config import Config
 from gateway.errors import GatewayError, render
 from gateway.routing import routing_table
@@ -54,6 +56,11 @@ async def count_tokens(request: Request) -> HTTPResponse:
 async def models(request: Request) -> HTTPResponse:
     """OpenAI's list shape, with Anthropic's fields too, so both SDKs' `models.list()` parse it."""
     cfg: Config = request.app.ctx.store.config
+    if "anthropic-version" in request.headers:  # an Anthropic SDK, Claude Code's model discovery
+        try:
+            return proxy.json_response(model_pages.anthropic_page(cfg, request.args), 200)
+        except GatewayError as exc:
+            return proxy.json_response(render("anthropic", exc), exc.status)
     created = int(cfg.loaded_at)
     created_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created))
     data: list[dict[str, Any]] = []
@@ -83,6 +90,15 @@ async def models(request: Request) -> HTTPResponse:
         "last_id": data[-1]["id"] if data else None,
     }
     return proxy.json_response(page, 200)
+
+
+@bp.route("/", methods=["GET", "HEAD"])
+async def root(request: Request) -> HTTPResponse:
+    """The probe of the base URL (Claude Code sends `HEAD /` first): answered without touching
+    a provider, the config or the database."""
+    if request.method == "HEAD":
+        return HTTPResponse(status=200)
+    return proxy.json_response({"name": "ekai", "status": "ok"}, 200)
 
 
 @bp.get("/usage")

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 import aiohttp
 
-from gateway import formats
+from gateway import formats, passthrough
 from gateway.config import Provider, Timeouts
 from gateway.errors import UpstreamError, UpstreamTimeout
 
@@ -41,11 +41,8 @@ def upstream_headers(
     client's protocol headers when the client speaks the provider's format."""
     fmt = formats.FORMATS[provider.format]
     headers = {"content-type": "application/json", **provider.headers, **fmt.FIXED_HEADERS}
-    if same_format:
-        for name in fmt.PASS_HEADERS:
-            value = client_headers.get(name)
-            if value:
-                headers[name] = value
+    if same_format:  # e.g. every anthropic-* header, an open list (gateway.passthrough)
+        headers.update(passthrough.to_upstream(client_headers, fmt.PASS_HEADERS))
     if provider.api_key:
         headers.update(fmt.auth_headers(provider.api_key))
     return headers

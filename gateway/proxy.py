@@ -24,7 +24,7 @@ import orjson
 from sanic import Request
 from sanic.response import HTTPResponse
 
-from gateway import formats
+from gateway import formats, passthrough
 from gateway.bridges import Bridge, bridge_for, upstream_format
 from gateway.config import Config
 from gateway.errors import ClientFormat, GatewayError, UpstreamError, UpstreamTimeout, render
@@ -39,10 +39,6 @@ from gateway.usage import UsageMeter, UsageRecord
 log = logging.getLogger("ekai.proxy")
 
 RETRYABLE = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
-# upstream response headers a client may act on
-_PASS_RESPONSE_HEADERS = ("retry-after", "retry-after-ms", "x-should-retry", "request-id")
-_CLIENT_PROTOCOL_HEADERS = ("anthropic-version", "anthropic-beta", "openai-organization", "openai-project")
-
 PATHS: dict[str, str] = {name: module.UPSTREAM_PATH for name, module in formats.FORMATS.items()}
 
 
@@ -81,6 +77,8 @@ async def handle(request: Request, fmt: ClientFormat) -> HTTPResponse | None:
         return await _forward(request, cfg, route, body, fmt, rec)
     except GatewayError as exc:
         rec.status, rec.error = exc.status, exc.message
+        if isinstance(exc, passthrough.VerbatimUpstreamError):  # the provider's own bytes
+            return exc.response()
         return json_response(render(fmt, exc), exc.status, exc.headers)
     except asyncio.CancelledError:
         if not rec.delivered:  # a client leaving after the whole answer is not a failure
@@ -99,8 +97,7 @@ async def handle(request: Request, fmt: ClientFormat) -> HTTPResponse | None:
 
 
 def _protocol_headers(request: Request) -> dict[str, str]:
-    headers = request.headers
-    return {name: ",".join(headers.getall(name)) for name in _CLIENT_PROTOCOL_HEADERS if name in headers}
+    return passthrough.client_headers(request.headers)
 
 
 async def _open(
@@ -177,9 +174,13 @@ async def _upstream_failure(resp: aiohttp.ClientResponse, bridge: Bridge, name: 
     except ValueError:
         data = None
     body = bridge.error_body(resp.status, data, text)
-    headers = {h: resp.headers[h] for h in _PASS_RESPONSE_HEADERS if h in resp.headers}
-    message = _message_of(body) or f"{name} answered {resp.status}"
-    return UpstreamError(f"{name} {resp.status}: {message}", status=resp.status, body=body, headers=headers)
+    headers = passthrough.to_client(resp.headers, bridge.client, bridge.same_format)  # same format: wire
+    message = f"{name} {resp.status}: {_message_of(body) or f'{name} answered {resp.status}'}"
+    if bridge.same_format and body is data:  # already in the client's shape: forwarded unmodified
+        return passthrough.VerbatimUpstreamError(
+            message, status=resp.status, body=body, raw=raw, headers=headers
+        )
+    return UpstreamError(message, status=resp.status, body=body, headers=headers)
 
 
 def _message_of(body: dict[str, Any]) -> str | None:
@@ -198,7 +199,11 @@ async def _forward(
     target, bridge, resp, wire = await _open(request, cfg, route, body, fmt, rec)
     meter = UsageMeter(wire, target.provider.quirks)
     price = target.price.price if target.price else None
-    headers = {"x-ekai-provider": target.provider.name, "x-request-id": rec.request_id}
+    headers = {
+        "x-ekai-provider": target.provider.name,
+        "x-request-id": rec.request_id,
+        **passthrough.to_client(resp.headers, wire, bridge.same_format),
+    }
     if not rec.stream:
         try:
             raw = await resp.read()

@@ -32,6 +32,8 @@ class ConfigStore:
         self.loaded_at = config.loaded_at
         self.last_error: str | None = None
         self.last_error_at: float | None = None
+        self.reloads = 0  # applied reloads, and refused ones (gateway.metrics reads both)
+        self.reload_errors = 0
         self._fingerprint = self._read_fingerprint(config)
 
     @staticmethod
@@ -47,24 +49,33 @@ class ConfigStore:
     def reload(self) -> bool:
         """Re-read the files; swap in the new config if valid. True when the config changed."""
         try:
-            config = load_config(self.path)
+            shape = self.config
+            for _attempt in range(3):  # an edit landing while the files are read would pair
+                before = self._read_fingerprint(shape)  # old content with a new digest (and the
+                config = load_config(self.path)  # reload it triggers would then see no change):
+                if self._read_fingerprint(config) == before:  # read until the bytes held still
+                    break
+                shape = config
         except ConfigError as exc:
             message = "; ".join(exc.problems)
             if message != self.last_error:
                 log.error("config not applied, the last good one keeps serving: %s", message)
             self.last_error, self.last_error_at = message, time.time()
+            self.reload_errors += 1
             return False
         except Exception as exc:  # never let a reload kill the watcher
             log.exception("config reload failed")
             self.last_error, self.last_error_at = f"{type(exc).__name__}: {exc}", time.time()
+            self.reload_errors += 1
             return False
         self.last_error = None
         self.last_error_at = None
-        if config.digest == self.config.digest:
-            return False
+        if config.digest == self.config.digest and config.env_fingerprint == self.config.env_fingerprint:
+            return False  # (the .env file is compared by a salted fingerprint: it holds secrets)
         old = self.config
         self.config = config
         self.loaded_at = config.loaded_at
+        self.reloads += 1
         log.info(
             "config reloaded (digest %s -> %s): %d providers, %d aliases, %d priced models",
             old.digest,
@@ -110,12 +121,19 @@ def start_watching(store: ConfigStore, stop: threading.Event, *, debounce_ms: in
             dirs = store.watch_dirs()
             names = store.watched_names()
 
-            def relevant(_change: object, path: str, names: set[str] = names) -> bool:
+            armed = [False]  # set by the first event or quiet timeout: the watch is live from then on
+
+            def relevant(
+                _change: object, path: str, names: set[str] = names, armed: list[bool] = armed
+            ) -> bool:
+                if not armed[0]:  # any first event (the usage database's, say) proves the watch is
+                    armed[0] = True  # live: let it through, so the loop below reloads once
+                    return True
                 name = path.rpartition("/")[2]
                 return name in names or name.endswith((".yaml", ".yml"))
 
             try:
-                for _changes in watch(
+                for changes in watch(
                     *dirs,
                     watch_filter=relevant,
                     debounce=debounce_ms,
@@ -123,8 +141,15 @@ def start_watching(store: ConfigStore, stop: threading.Event, *, debounce_ms: in
                     stop_event=stop,
                     recursive=False,
                     rust_timeout=500,
+                    yield_on_timeout=True,
                     raise_interrupt=False,
                 ):
+                    # Once the watch is live, reload once: an edit made between this worker's load
+                    # and its watch starting was seen by no one (a no-op when nothing changed).
+                    if not changes:  # a quiet timeout
+                        if armed[0]:
+                            continue
+                        armed[0] = True
                     if store.reload() and store.watch_dirs() != dirs:
                         break  # the set of files changed: watch the new folders
             except Exception:

@@ -126,7 +126,7 @@ def _missing_key_message(model: str, providers: list[Provider]) -> str:
     hint = " or ".join(dict.fromkeys(envs))
     return (
         f"No provider with an API key can serve {model!r} (it is served by: {names}). "
-        f"Set {hint} in the gateway's environment and restart it."
+        f"Set {hint} in the environment or in .env beside ekai.yaml (read live, no restart needed)."
     )
 
 

@@ -23,6 +23,7 @@ import queue
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -242,6 +243,19 @@ class UsageWriter:
         self.failed = 0
         self.queued = 0  # records put so far (gateway.spend numbers its entries with it)
         self.done = 0  # records committed or given up on, in queue order
+        # called in this thread with each batch once written: metrics, access log, traces
+        # (gateway.metrics, gateway.accesslog, gateway.tracing), so they cost the event loop nothing
+        self.observers: list[Callable[[list[UsageRecord]], None]] = []
+
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    def _observe(self, records: list[UsageRecord]) -> None:
+        for observer in self.observers:
+            try:
+                observer(records)
+            except Exception:  # an observer's bug must never cost a row
+                log.exception("usage observer %r failed on %d records", observer, len(records))
 
     def start(self) -> None:
         conn = db.connect(self.path)  # fail now, loudly, if the file cannot be created
@@ -293,6 +307,7 @@ class UsageWriter:
                     log.exception("usage batch of %d rows lost", len(batch))
                     self.failed += len(batch)
                 self.done += len(batch)
+                self._observe(batch)
         leftover = []
         while True:  # drain anything queued after the stop marker
             try:
@@ -303,6 +318,7 @@ class UsageWriter:
                 leftover.append(item)
         if leftover:
             self._write(conn, leftover)
+            self._observe(leftover)
         conn.close()
 
     def _write(self, conn: sqlite3.Connection, records: list[UsageRecord]) -> None:

@@ -186,6 +186,9 @@ def test_codex_on_a_gpt_model_passthrough(cgw, fake, tmp_path):
     rows = wait_for(lambda: (r := cgw.rows("model = 'gpt-5.1-codex'")) and len(r) >= 3 and r)
     assert [r["client_format"] for r in rows] == ["responses"] * 3
     assert all(r["provider"] == "openai" and r["status"] == 200 and r["error"] is None for r in rows), rows
+    # who asked: Codex, one session for the three turns, the main agent
+    assert {(r["client"], r["agent"]) for r in rows} == {("codex", "/root")}
+    assert len({r["session_id"] for r in rows}) == 1 and rows[0]["session_id"]
     # 6500 in (5000 cached) + 250 out at 1.25 / 0.125 / 10.0
     assert all(r["cost_pico_usd"] == 1500 * 1_250_000 + 5000 * 125_000 + 250 * 10_000_000 for r in rows)
 

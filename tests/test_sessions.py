@@ -183,3 +183,25 @@ def test_codex_underscore_session_header_reaches_the_row(gw: Gateway, fake: Fake
     row = gw.row(r.headers["x-request-id"])
     assert (row["client"], row["session_id"]) == ("codex", "codex-underscore")
     assert_not_forwarded(fake)
+
+
+def test_count_tokens_rows_say_who_asked_and_refuse_bad_tags(gw: Gateway, fake: FakeUpstream) -> None:
+    client = anthropic.Anthropic(
+        base_url=gw.url, api_key="k", max_retries=0, default_headers={"x-ekai-session": "count-1"}
+    )
+    raw = client.messages.with_raw_response.count_tokens(
+        model="claude-sonnet-4-6", messages=[{"role": "user", "content": "hi"}]
+    )
+    row = gw.row(raw.headers["x-request-id"])
+    assert (row["client"], row["session_id"]) == ("anthropic-python", "count-1")
+    assert_not_forwarded(fake)
+    fake.reset()
+    with pytest.raises(anthropic.BadRequestError) as info:
+        client.messages.count_tokens(
+            model="claude-sonnet-4-6",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_headers={"x-ekai-tags": "a=1,a=2"},
+        )
+    row = gw.row(info.value.response.headers["x-request-id"])
+    assert row["status"] == 400 and "repeats" in row["error"]
+    assert not fake.seen

@@ -8,6 +8,7 @@ are on what the SDK reconstructed. Labelled issue edge cases are marked ``EDGE:`
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from openai.types.responses import Response
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.responses import Response, ResponseStreamEvent
+from pydantic import TypeAdapter
 
 from gateway.translate import (
     AnthropicToOpenAIStream,
@@ -33,6 +36,7 @@ from gateway.translate import (
     responses_to_chat_request,
     responses_to_chat_response,
 )
+from gateway.translate.responses_api.streams import InputDecoder
 from tests.fakes.builders import anthropic_events, openai_chunks
 from tests.fakes.sdk import (
     accumulate_openai_chunks,
@@ -55,6 +59,7 @@ from tests.fakes.validate import (
 
 SCHEMA = {"type": "object", "properties": {"cmd": {"type": "string"}}, "required": ["cmd"]}
 SIGNATURE = "EqQBCkYIBxgCKkD" + "a" * 40
+STREAM_EVENT: TypeAdapter[Any] = TypeAdapter(ResponseStreamEvent)
 
 
 def codex_request(**extra: Any) -> dict[str, Any]:
@@ -318,11 +323,12 @@ def test_edge_responses_request_with_stream_options() -> None:
 
 
 @pytest.mark.parametrize(("field", "value"), [
+    ("max_output_tokens", 0), ("max_output_tokens", "100"), ("tools", [{"type": "function"}]),
     ("previous_response_id", "resp_123"), ("conversation", "conv_1"), ("background", True),
     ("prompt", {"id": "pmpt_1"}), ("top_logprobs", 3)])
 def test_stateful_or_unavailable_fields_are_refused(field: str, value: Any) -> None:
     error = refused(responses_to_chat_request, {"model": "m", "input": "hi", field: value})
-    assert error.param == field
+    assert error.param == (field if field != "tools" else "tools[0].name")
     if field == "previous_response_id":
         assert "not hold" in error.message
 
@@ -346,6 +352,9 @@ def test_edge_unknown_future_item_type_is_refused_naming_it() -> None:
     ({"role": "user", "content": [{"type": "input_file", "file_id": "file-1"}]},
      "input[0].content[0]"),
     ({"role": "tool", "content": "x"}, "input[0].role"),
+    ({"role": "developer", "content": [{"type": "input_image", "image_url": "https://x.test/a.png"}]},
+     "input[0].content[0].type"),
+    ({"type": "function_call", "name": "f", "arguments": "{}"}, "input[0].call_id"),
 ])
 def test_untranslatable_input_is_refused_with_its_param(item: dict[str, Any], param: str) -> None:
     error = refused(responses_to_chat_request, {"model": "m", "input": [item]})
@@ -598,6 +607,7 @@ def events_of(frames: list[bytes]) -> list[dict[str, Any]]:
     for n, (event, data) in enumerate(pairs):
         assert isinstance(data, dict) and data["type"] == event, (event, data)
         assert data["sequence_number"] == n
+        STREAM_EVENT.validate_python(data)  # strict: every required field, every literal
     return [data for _, data in pairs]
 
 
@@ -902,6 +912,7 @@ CALL_ITEM = {"id": "fc_1", "type": "function_call", "call_id": "call_9", "name":
 
 def test_b_reply_text_reasoning_and_usage_parsed_by_the_sdk() -> None:
     chat = responses_to_chat_response(responses_reply(REASONING_ITEM, TEXT_ITEM), model="gpt-5.1-codex")
+    ChatCompletion.model_validate(chat)  # strict
     parsed = openai_parse_completion(chat)
     message = parsed.choices[0].message
     assert message.content == "It is 18C." and parsed.choices[0].finish_reason == "stop"
@@ -965,7 +976,11 @@ def r2c(payloads: list[dict[str, Any]], *, include_usage: bool = True,
     frames: list[bytes] = []
     for data in payloads:
         frames += stream.feed(data["type"] if named else None, data)
-    return frames + stream.finish()
+    frames += stream.finish()
+    for _, chunk_data in sse_payloads(frames):
+        if isinstance(chunk_data, dict) and "error" not in chunk_data:
+            ChatCompletionChunk.model_validate(chunk_data)  # strict
+    return frames
 
 
 def round_trip(chunks: list[dict[str, Any]], request: dict[str, Any] | None = None,
@@ -1170,3 +1185,172 @@ def test_b_stream_item_with_summary_and_raw_reasoning_is_not_doubled() -> None:
     events = responses_events(REASONING_EVENTS[:3] + raw + REASONING_EVENTS[3:], TEXT_EVENTS)
     got = accumulate_openai_chunks(openai_stream_chunks(r2c(events)))
     assert got["reasoning"] == "Plan A.\n\nPlan B."
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=60), ascii_only=st.booleans(), spaced=st.booleans(),
+       cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=12))
+def test_property_custom_input_decoder(text: str, ascii_only: bool, spaced: bool, cuts: list[int]) -> None:
+    """The live decoder of ``{"input": "..."}`` yields exactly the input, however it is cut."""
+    arguments = json.dumps({"input": text}, ensure_ascii=ascii_only,
+                           separators=(", ", ": ") if spaced else (",", ":"))
+    points = sorted({min(c, len(arguments)) for c in cuts} | {0, len(arguments)})
+    decoder = InputDecoder()
+    out = "".join(decoder.feed(arguments[a:b]) for a, b in itertools.pairwise(points))
+    expected = "".join("\ufffd" if 0xD800 <= ord(c) < 0xE000 else c for c in text)
+    assert out == expected and decoder.closed and not decoder.failed
+
+
+def test_custom_input_decoder_gives_up_on_other_shapes() -> None:
+    decoder = InputDecoder()
+    assert decoder.feed('{"patch": "x"}') == "" and decoder.failed
+    frames = c2r([chunk({"tool_calls": [{"index": 0, "id": "c1", "type": "function", "function": {
+        "name": "apply_patch", "arguments": '{"patch": "*** Begin"}'}}]}), chunk({}, "tool_calls")])
+    item = responses_stream_final(frames).output[0]
+    assert item.type == "custom_tool_call" and item.input == '{"patch": "*** Begin"}'
+
+
+def test_stream_custom_tool_input_streams_live() -> None:
+    patch = '*** Begin Patch\n*** Add File: "q".txt\n+caf\u00e9 \U0001f600\n*** End Patch\n'
+    frames = c2r(openai_chunks(calls=[{"id": "c1", "name": "apply_patch",
+                                       "arguments": json.dumps({"input": patch})}],
+                               finish="tool_calls", size=4))
+    events = events_of(frames)
+    deltas = [e["delta"] for e in events if e["type"] == "response.custom_tool_call_input.delta"]
+    assert len(deltas) > 10 and "".join(deltas) == patch
+    done = next(e for e in events if e["type"] == "response.custom_tool_call_input.done")
+    assert done["input"] == patch
+    assert responses_stream_final(frames).output[0].input == patch
+
+
+def test_stream_lone_surrogate_in_custom_input_does_not_crash() -> None:
+    frames = c2r([chunk({"tool_calls": [{"index": 0, "id": "c1", "type": "function", "function": {
+        "name": "apply_patch", "arguments": '{"input": "a\\ud800b"}'}}]}), chunk({}, "tool_calls")])
+    assert responses_stream_final(frames).output[0].input == "a\ufffdb"
+    streamed = [e["delta"] for e in events_of(frames) if e["type"] == "response.custom_tool_call_input.delta"]
+    assert "".join(streamed) == "a\ufffdb"
+    body = chat_to_responses_response(chat_completion(None, tool_calls=[
+        {"id": "c1", "type": "function", "function": {"name": "apply_patch",
+                                                      "arguments": '{"input": "a\\ud800b"}'}}]),
+        model="m", request=codex_request())
+    assert body["output"][0]["input"] == "a\ufffdb"
+    json.dumps(body).encode()
+
+
+def test_b_legacy_functions_and_function_call() -> None:
+    body = {"model": "m", "functions": [{"name": "f", "parameters": {"type": "object"}}],
+            "function_call": {"name": "f"}, "messages": [
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": None, "function_call": {"name": "f", "arguments": "{}"}},
+                {"role": "function", "name": "f", "content": "42"}]}
+    out = responses_ok(body)
+    assert out["tools"][0]["name"] == "f" and out["tool_choice"] == {"type": "function", "name": "f"}
+    assert out["input"][1]["call_id"] == out["input"][2]["call_id"] == "call_legacy_1"
+    orphan = {"model": "m", "messages": [{"role": "function", "name": "f", "content": "42"}]}
+    assert refused(chat_to_responses_request, orphan).param == "messages[0].role"
+
+
+# === Property: any well-formed Codex-like conversation translates validly ======================
+
+
+@st.composite
+def conversations(draw: st.DrawFn) -> dict[str, Any]:
+    words = st.text(alphabet="abc xyz.\n", min_size=1, max_size=12).filter(str.strip)
+    items: list[dict[str, Any]] = []
+    n = 0
+    for _ in range(draw(st.integers(min_value=1, max_value=4))):
+        parts: list[dict[str, Any]] = [{"type": "input_text", "text": draw(words)}]
+        role = draw(st.sampled_from(["user", "user", "developer"]))
+        if role == "user" and draw(st.booleans()):  # system/developer images: a 400, tested apart
+            parts.append({"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo="})
+        items.append({"type": "message", "role": role, "content": parts})
+        if items[-1]["role"] == "developer":
+            items.append({"role": "user", "content": draw(words)})
+        if draw(st.booleans()):
+            items.append(minted_reasoning(draw(words)))
+        if draw(st.booleans()):
+            items.append({"type": "message", "role": "assistant",
+                          "content": [{"type": "output_text", "text": draw(words), "annotations": []}]})
+        calls = []
+        for _ in range(draw(st.integers(min_value=0, max_value=3))):
+            n += 1
+            kind = draw(st.sampled_from(["function", "custom", "namespaced"]))
+            if kind == "custom":
+                calls.append({"type": "custom_tool_call", "call_id": f"call_{n}", "name": "apply_patch",
+                              "input": draw(words)})
+            else:
+                calls.append(call(f"call_{n}", **({"name": "search", "namespace": "mcp__docs__"}
+                                                  if kind == "namespaced" else {}),
+                                  arguments=draw(st.sampled_from(["", "{}", '{"cmd":"ls"}']))))
+        items += calls
+        outputs = [{"type": "custom_tool_call_output" if c["type"] == "custom_tool_call"
+                    else "function_call_output", "call_id": c["call_id"], "output": draw(words)}
+                   for c in calls]
+        items += list(reversed(outputs)) if draw(st.booleans()) else outputs
+        if calls and draw(st.booleans()):
+            items.append({"type": "message", "role": "assistant",
+                          "content": [{"type": "output_text", "text": draw(words), "annotations": []}]})
+    body = codex_request(input=items)
+    if draw(st.booleans()):
+        body["instructions"] = draw(words)
+    body["reasoning"] = {"effort": draw(st.sampled_from(["low", "high"]))} if draw(st.booleans()) else {}
+    return body
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=conversations())
+def test_property_conversations_translate_validly(body: dict[str, Any]) -> None:
+    assert validate_responses_request(body) == []
+    chat_ok(body, thinking_blocks=False)
+    anthropic = openai_to_anthropic_request(responses_to_chat_request(body, model="claude-sonnet-4-6"),
+                                            model="claude-sonnet-4-6")
+    assert validate_anthropic_request(anthropic) == []
+
+
+def test_b_two_message_items_join_like_the_reply() -> None:
+    second = [{**e, "output_index": 3, "item_id": "msg_2"} for e in TEXT_EVENTS[1:3]]
+    events = responses_events(TEXT_EVENTS, second)
+    got = accumulate_openai_chunks(openai_stream_chunks(r2c(events)))
+    reply = responses_to_chat_response(responses_reply(TEXT_ITEM, {**TEXT_ITEM, "id": "msg_2"}), model="m")
+    assert got["text"] == reply["choices"][0]["message"]["content"] == "It is 18C.\n\nIt is 18C."
+
+
+@st.composite
+def chat_conversations(draw: st.DrawFn) -> dict[str, Any]:
+    words = st.text(alphabet="abc xyz.", min_size=1, max_size=10).filter(str.strip)
+    messages: list[dict[str, Any]] = []
+    for _ in range(draw(st.integers(min_value=0, max_value=2))):
+        messages.append({"role": draw(st.sampled_from(["system", "developer"])), "content": draw(words)})
+    n = 0
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        content: Any = draw(words)
+        if draw(st.booleans()):
+            content = [{"type": "text", "text": content},
+                       {"type": "image_url", "image_url": {"url": "https://x.test/a.png"}}]
+        messages.append({"role": "user", "content": content})
+        ids = []
+        for _ in range(draw(st.integers(min_value=0, max_value=2))):
+            n += 1
+            ids.append(f"call_{n}")
+        if ids or draw(st.booleans()):
+            messages.append({"role": "assistant", "content": draw(st.sampled_from([None, "ok"])) if ids else "ok",
+                             **({"tool_calls": [{"id": i, "type": "function", "function": {
+                                 "name": "get_weather", "arguments": draw(st.sampled_from(["", "{}"]))}}
+                                 for i in ids]} if ids else {})})
+            messages += [{"role": "tool", "tool_call_id": i, "content": draw(words)} for i in ids]
+        if draw(st.booleans()):
+            messages.append({"role": "system", "content": draw(words)})
+    body: dict[str, Any] = {"model": "m", "messages": messages,
+                            "tools": [{"type": "function", "function": {"name": "get_weather"}}]}
+    if draw(st.booleans()):
+        body["max_tokens"] = draw(st.integers(min_value=1, max_value=100))
+    return body
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=chat_conversations())
+def test_property_chat_conversations_translate_validly(body: dict[str, Any]) -> None:
+    assert validate_openai_request(body) == []
+    out = responses_ok(body)
+    leading = list(itertools.takewhile(lambda m: m["role"] in ("system", "developer"), body["messages"]))
+    assert ("instructions" in out) == (len(leading) == 1)

@@ -10,7 +10,7 @@ checked (`check_request`), its error body (`error_body`), how its `usage` object
 usage table's tokens (`tokens`: the ONE normaliser of that format, used for the row and by the
 translators for the client's reply), which stream events carry usage (`observe_event`), and how
 to talk to a provider of that format (`UPSTREAM_PATH`, `BASE_SUFFIX`, `auth_headers`,
-`FIXED_HEADERS`, `PASS_HEADERS`: gateway.providers).
+`FIXED_HEADERS`, `PASS_HEADERS`: gateway.providers; `REPLY_HEADERS`: gateway.passthrough).
 
 Translating between two formats is a *bridge* (gateway.bridges), looked up by the pair
 (client format, upstream format) in a table checked when the gateway starts: a pair without a
@@ -40,6 +40,7 @@ REQUIRED = (
     "BASE_SUFFIX",
     "FIXED_HEADERS",
     "PASS_HEADERS",
+    "REPLY_HEADERS",
     "PASS_QUERY",
     "auth_headers",
     "check_request",

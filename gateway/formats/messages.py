@@ -26,7 +26,8 @@ USAGE_MERGES = True  # message_delta repeats fields: each field's latest value w
 # on when the client speaks this format too
 BASE_SUFFIX = "/v1"
 FIXED_HEADERS: dict[str, str] = {"anthropic-version": "2023-06-01"}
-PASS_HEADERS = ("anthropic-version", "anthropic-beta")
+PASS_HEADERS = ("anthropic-",)  # every anthropic-* header: an open list (gateway.passthrough)
+REPLY_HEADERS = ("anthropic-ratelimit-",)  # provider reply headers a same-format client gets back
 PASS_QUERY: dict[str, str] = {"beta": "true"}
 
 

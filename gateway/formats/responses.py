@@ -29,6 +29,7 @@ USAGE_MERGES = False
 BASE_SUFFIX = ""
 FIXED_HEADERS: dict[str, str] = {}
 PASS_HEADERS = ("openai-organization", "openai-project")
+REPLY_HEADERS = ("x-ratelimit-",)  # provider reply headers a same-format client gets back
 PASS_QUERY: dict[str, str] = {}
 
 

@@ -41,6 +41,7 @@ Responses ``response`` -> ``chat.completion`` (:func:`responses_to_chat_response
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -61,6 +62,7 @@ from gateway.translate.responses_api.common import (
 from gateway.translate.usage import is_error_finish
 
 Item = dict[str, Any]
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 # --- Chat -> Responses ------------------------------------------------------------------------
@@ -111,6 +113,11 @@ def response_object(
         "user": req.get("user") if isinstance(req.get("user"), str) else None,
         "metadata": as_dict(req.get("metadata")),
     }
+    response["background"] = False
+    response["max_tool_calls"] = as_int(req.get("max_tool_calls"))
+    response["top_logprobs"] = 0
+    tier = req.get("service_tier")
+    response["service_tier"] = tier if tier in ("auto", "default", "flex", "scale", "priority") else "default"
     for key in ("safety_identifier", "prompt_cache_key"):
         if isinstance(req.get(key), str):
             response[key] = req[key]
@@ -129,7 +136,8 @@ def custom_input(arguments: object) -> str:
     else:
         parsed = parse_arguments(arguments)
     if isinstance(parsed, dict) and isinstance(parsed.get("input"), str):
-        return str(parsed["input"])
+        # json.loads lets lone surrogates (\ud800) through; no JSON encoder can write them back
+        return _LONE_SURROGATE.sub("\ufffd", str(parsed["input"]))
     return arguments if isinstance(arguments, str) else json.dumps(arguments)
 
 
@@ -207,7 +215,12 @@ def _first_choice(data: object) -> dict[str, Any]:
 def chat_to_responses_response(
     data: dict[str, Any], *, model: str, request: dict[str, Any]
 ) -> dict[str, Any]:
-    """A ``chat.completion`` -> a Responses ``response`` object (raises :class:`UpstreamError`)."""
+    """A ``chat.completion`` -> a Responses ``response`` object (raises :class:`UpstreamError`).
+
+    ``model`` is the name reported to the client; ``request`` is the client's own Responses
+    request body: its settings are echoed and its tools map Chat function names back to
+    custom and namespaced tools.
+    """
     choice = _first_choice(data)
     message = as_dict(choice.get("message"))
     tools = ResponsesTools.from_request(as_dict(request))

@@ -132,7 +132,9 @@ def _content_parts(content: object, param: str, *, media: bool) -> tuple[list[di
         elif ptype == "input_file" and media:
             parts.append(_file_part(part, where))
         elif ptype in ("input_image", "input_file"):
-            raise TranslationError(f"{ptype} is not allowed in this message", f"{where}.type")
+            raise TranslationError(
+                f"{ptype} is only carried in user messages and tool outputs for this model", f"{where}.type"
+            )
         else:
             raise TranslationError(f"Unsupported content part type {ptype!r}", f"{where}.type")
     return parts, refusal
@@ -310,6 +312,10 @@ def _custom_tool(tool: dict[str, Any], name: str) -> dict[str, Any]:
     return {"type": "function", "function": function}
 
 
+def _named(tool: dict[str, Any]) -> bool:
+    return isinstance(tool.get("name"), str) and bool(tool["name"])
+
+
 def _chat_tools(body: dict[str, Any], tools: ResponsesTools) -> list[dict[str, Any]]:
     result: list[dict[str, Any]] = []
     raw = body.get("tools")
@@ -317,6 +323,8 @@ def _chat_tools(body: dict[str, Any], tools: ResponsesTools) -> list[dict[str, A
         raise TranslationError("tools must be an array", "tools")
     for i, tool in enumerate(map(as_dict, as_list(raw))):
         ttype = tool.get("type")
+        if ttype in ("function", "custom", "namespace") and not _named(tool):
+            raise TranslationError(f"A {ttype} tool needs a name", f"tools[{i}].name")
         if ttype == "function":
             result.append(_function_tool(tool, tools.chat_name(str(tool.get("name") or ""))))
         elif ttype == "custom":
@@ -324,6 +332,8 @@ def _chat_tools(body: dict[str, Any], tools: ResponsesTools) -> list[dict[str, A
         elif ttype == "namespace":
             namespace = str(tool.get("name") or "")
             for j, inner in enumerate(map(as_dict, as_list(tool.get("tools")))):
+                if not _named(inner):
+                    raise TranslationError("A namespace tool needs a name", f"tools[{i}].tools[{j}].name")
                 chat = tools.chat_name(str(inner.get("name") or ""), namespace)
                 if inner.get("type") == "function":
                     result.append(_function_tool(inner, chat))
@@ -451,6 +461,8 @@ def responses_to_chat_request(
             out["parallel_tool_calls"] = body["parallel_tool_calls"]
     max_output = body.get("max_output_tokens")
     if max_output is not None:
+        if as_int(max_output) is None or max_output < 1:
+            raise TranslationError("max_output_tokens must be a positive integer", "max_output_tokens")
         out["max_completion_tokens"] = max_output
     for key in (
         "temperature",

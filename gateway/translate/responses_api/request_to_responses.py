@@ -9,8 +9,9 @@
   its text (or refusal) plus one ``function_call`` item per tool call (blank arguments ``{}``);
   ``thinking_blocks`` entries minted from an OpenAI reasoning item (``ekai.openai.``) -> that
   reasoning item again, placed before the assistant's message; Claude-signed ones are dropped
-  (they belong to Anthropic). ``tool`` -> ``function_call_output``; legacy ``function`` role ->
-  400.
+  (they belong to Anthropic). ``tool`` -> ``function_call_output``. A legacy assistant
+  ``function_call`` gets the id ``call_legacy_<i>`` and the next ``function`` message answers it
+  (a ``function`` message with no call to answer -> 400).
 * ``tools`` -> flat function tools (``strict`` false unless the client set it: the Responses API
   defaults to true, Chat to false); ``functions``/``function_call`` (legacy) likewise.
   ``tool_choice`` -> the flat shape.

@@ -24,8 +24,8 @@ Chat chunks -> Responses events (:class:`ChatToResponsesStream`)
       ``output_index``, so calls whose fragments arrive interleaved stay separate. Calls are
       closed (``function_call_arguments.done``, ``output_item.done``) at the end. A call of a
       custom tool becomes a ``custom_tool_call`` item; its input is decoded from the
-      ``{"input": ...}`` arguments, so it is sent in one ``custom_tool_call_input.delta`` and
-      ``.done`` when the call ends.
+      ``{"input": "..."}`` arguments as they stream (:class:`InputDecoder`) and sent as
+      ``custom_tool_call_input.delta`` events, ``.done`` carrying the whole input at the end.
     * The end (:meth:`finish`, after ``[DONE]``; the usage chunk comes after ``finish_reason``)
       closes every open item and sends ``response.completed`` (``response.incomplete`` with
       ``incomplete_details.reason`` ``max_output_tokens``/``content_filter`` for
@@ -40,7 +40,8 @@ Responses events -> Chat chunks (:class:`ResponsesToChatStream`)
       :class:`~gateway.translate.streams.AnthropicToOpenAIStream` sends them: ``role`` once in the
       first chunk, ``"usage": null`` on content chunks and a final ``choices: []`` usage chunk
       only when the client asked for ``include_usage``.
-    * ``output_text.delta`` -> ``content``; ``refusal.delta`` -> ``refusal``;
+    * ``output_text.delta`` -> ``content`` (a blank line before a second message's text);
+      ``refusal.delta`` -> ``refusal``;
       ``reasoning_summary_text.delta`` / ``reasoning_text.delta`` -> ``reasoning_content`` (a
       blank line between summary parts); a reasoning item with ``encrypted_content`` ->
       ``thinking_blocks: [{"index", "type": "thinking", "thinking", "signature":
@@ -58,6 +59,7 @@ Responses events -> Chat chunks (:class:`ResponsesToChatStream`)
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,6 +107,91 @@ class _Message:
     text: list[str] = field(default_factory=list)
 
 
+_INPUT_PREFIX = re.compile(r'\s*\{\s*"input"\s*:\s*"')
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+class InputDecoder:
+    """Decodes the ``input`` string of ``{"input": "..."}`` arguments as their fragments arrive.
+
+    A custom tool is called as a function whose arguments are that JSON object; the decoder lets
+    its freeform input stream live as ``custom_tool_call_input.delta`` events. Arguments of any
+    other shape (another key first, not an object) stop it (:attr:`failed`); the caller then
+    relies on the complete arguments at the end.
+    """
+
+    def __init__(self) -> None:
+        self._head = ""  # text before the string value, until the prefix is recognised
+        self._escape = ""  # an escape sequence cut by a fragment boundary
+        self._started = False
+        self.failed = False
+        self.closed = False
+
+    def feed(self, fragment: str) -> str:
+        """The decoded input text carried by ``fragment`` (possibly empty)."""
+        if self.failed or self.closed:
+            return ""
+        if not self._started:
+            self._head += fragment
+            match = _INPUT_PREFIX.match(self._head)
+            if match is None:
+                self.failed = not _could_start(self._head)
+                return ""
+            self._started = True
+            fragment, self._head = self._head[match.end() :], ""
+        out: list[str] = []
+        text = self._escape + fragment
+        self._escape = ""
+        i = 0
+        while i < len(text):
+            char = text[i]
+            if char == '"':
+                self.closed = True
+                break
+            if char != "\\":
+                j = i
+                while j < len(text) and text[j] not in '"\\':
+                    j += 1
+                out.append(text[i:j])
+                i = j
+                continue
+            if i + 1 >= len(text):
+                self._escape = text[i:]
+                break
+            code = text[i + 1]
+            if code == "u":
+                if i + 6 > len(text):
+                    self._escape = text[i:]
+                    break
+                value = int(text[i + 2 : i + 6], 16) if _is_hex(text[i + 2 : i + 6]) else 0xFFFD
+                if 0xD800 <= value < 0xDC00:  # a surrogate pair needs the next escape too
+                    if i + 12 > len(text):
+                        self._escape = text[i:]
+                        break
+                    low = text[i + 8 : i + 12]
+                    if text[i + 6 : i + 8] == "\\u" and _is_hex(low):
+                        pair = 0x10000 + ((value - 0xD800) << 10) + (int(low, 16) - 0xDC00)
+                        out.append(chr(pair))
+                        i += 12
+                        continue
+                out.append("\ufffd" if 0xD800 <= value < 0xE000 else chr(value))  # lone surrogate
+                i += 6
+                continue
+            out.append(_ESCAPES.get(code, code))
+            i += 2
+        return "".join(out)
+
+
+def _is_hex(text: str) -> bool:
+    return len(text) == 4 and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def _could_start(head: str) -> bool:
+    """True while ``head`` may still grow into ``{"input": "`` (any JSON whitespace)."""
+    compact = "".join(head.split())
+    return '{"input":"'.startswith(compact)
+
+
 @dataclass
 class _Call:
     id: str | None = None
@@ -114,10 +201,17 @@ class _Call:
     item_id: str = ""
     custom: bool = False
     sent: bool = False  # a non-blank fragment was sent
+    decoder: InputDecoder = field(default_factory=InputDecoder)
+    streamed: list[str] = field(default_factory=list)  # custom input sent so far
 
 
 class ChatToResponsesStream:
-    """Chat Completions chunks in, Responses SSE events out (module docstring)."""
+    """Chat Completions chunks in, Responses SSE events out (module docstring).
+
+    ``request`` is the client's own Responses request body (echoed in the response objects, its
+    tools map Chat function names back); ``model`` is the name reported to the client. Feed it
+    parsed Chat chunks (the ``[DONE]`` marker is not a chunk: call :meth:`finish` instead).
+    """
 
     def __init__(self, model: str, request: dict[str, Any]) -> None:
         self._model = model
@@ -142,7 +236,7 @@ class ChatToResponsesStream:
     def _event(self, etype: str, **fields: Any) -> bytes:
         payload = {"type": etype, "sequence_number": self._seq, **fields}
         self._seq += 1
-        return f"event: {etype}\ndata: {_dumps(payload)}\n\n".encode()
+        return f"event: {etype}\ndata: {_dumps(payload)}\n\n".encode("utf-8", "replace")  # lone surrogates
 
     def _response(self, status: str, *, reason: str | None = None, error: Item | None = None) -> Item:
         final = status != "in_progress"
@@ -372,7 +466,19 @@ class ChatToResponsesStream:
         if call.index is None and call.name:
             frames += self._open_call(call)
             arguments = "".join(call.args)
-        if call.index is not None and not call.custom:
+        if call.index is not None and call.custom:
+            text = call.decoder.feed(arguments)
+            if text:
+                call.streamed.append(text)
+                frames.append(
+                    self._event(
+                        "response.custom_tool_call_input.delta",
+                        item_id=call.item_id,
+                        output_index=call.index,
+                        delta=text,
+                    )
+                )
+        elif call.index is not None:
             if not call.sent:
                 arguments = arguments.lstrip()
             if arguments:
@@ -419,14 +525,17 @@ class ChatToResponsesStream:
             item["id"] = call.item_id
             if call.custom:
                 value = item["input"]
-                frames.append(
-                    self._event(
-                        "response.custom_tool_call_input.delta",
-                        item_id=call.item_id,
-                        output_index=call.index,
-                        delta=value,
+                streamed = "".join(call.streamed)
+                rest = value[len(streamed) :] if value.startswith(streamed) else ""
+                if rest:  # arguments of another shape, or a cut: the rest of the input at once
+                    frames.append(
+                        self._event(
+                            "response.custom_tool_call_input.delta",
+                            item_id=call.item_id,
+                            output_index=call.index,
+                            delta=rest,
+                        )
                     )
-                )
                 frames.append(
                     self._event(
                         "response.custom_tool_call_input.done",
@@ -548,6 +657,7 @@ class ResponsesToChatStream:
         self._sent_args: set[int] = set()  # output indices whose arguments were sent
         self._summary: tuple[int, int] | None = None  # (output_index, summary_index) last seen
         self._reasoning_kind: dict[int, str] = {}  # output_index -> the first reasoning event type
+        self._text_item: int | None = None  # output_index of the message whose text is streaming
         self._next_thinking = 0
 
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
@@ -588,6 +698,10 @@ class ResponsesToChatStream:
         if kind == "response.output_text.delta":
             text = data.get("delta")
             if isinstance(text, str) and text:
+                index = as_int(data.get("output_index"))
+                if self._text_item is not None and index != self._text_item:
+                    text = "\n\n" + text  # a second message item, joined as in the reply translator
+                self._text_item = index
                 frames.append(self._chunk({"content": text}))
         elif kind == "response.refusal.delta":
             text = data.get("delta")
