@@ -18,7 +18,9 @@ key; the sqlite scanner would read the whole table, as it pushes projections dow
 filters), in chunks of `CHUNK_ROWS` ids, each appended to the copy and checkpointed so it is
 compressed at once (DuckDB's in-memory database with COMPRESS: ~30 bytes a row instead of ~250,
 so 10M rows fit in a few hundred MB). A file that was replaced (its row at the last id seen has
-another request id, or its largest id went down) is copied again from the start.
+another request id, or its largest id went down) is copied again from the start. The gateway
+never deletes or updates usage rows; if someone does by hand, delete the cached copy
+(`cache_file`) or run with `--no-cache` to read the table afresh.
 
 Concurrency with the gateway. The gateway writes the file in WAL mode. A WAL reader never blocks
 the writer and the writer never blocks a reader; the only harm a reader can do is hold a read

@@ -144,10 +144,10 @@ priced AS (
     SELECT req.*, m.*,
            (start_ms + k * gap_ms * (0.5 + r(rk, 13))) AS ms,
            r(rk, 14) < 0.02 AS failed,
-           CASE WHEN agent IS NULL  -- the main thread's context grows turn by turn
-                THEN least(190000, 6000 + k * (400 + r(s, 15) * 2000))
-                ELSE 3000 + floor(r(rk, 15) * 25000)  -- a sub-agent starts its own, small one
-           END + floor(r(rk, 16) * 3000)::BIGINT AS prompt,
+           floor(CASE WHEN agent IS NULL  -- the main thread's context grows turn by turn
+                      THEN least(190000, 6000 + k * (400 + r(s, 15) * 2000))
+                      ELSE 3000 + r(rk, 15) * 25000  -- a sub-agent starts its own, small one
+                 END + r(rk, 16) * 3000)::BIGINT AS prompt,
            CASE WHEN r(rk, 17) < 0.04 THEN 'miss'
                 WHEN k = 0 OR (agent IS NOT NULL AND r(rk, 18) < 0.5) THEN 'write'
                 ELSE 'read' END AS cache,
@@ -249,6 +249,8 @@ def generate(
     ).fetchone()  # fmt: skip
     sessions = int(found[0]) if found and found[0] is not None else guess
     select = ROWS_SQL.format(sessions=sessions_sql, failures=len(FAILURES))
+    row = con.execute("SELECT count(*) FROM out.usage").fetchone()
+    before = int(row[0]) if row else 0  # appending to a table that has rows already
     written = 0
     started = time.perf_counter()
     try:
@@ -266,7 +268,7 @@ def generate(
                 },
             )  # fmt: skip
             row = con.execute("SELECT count(*) FROM out.usage").fetchone()
-            written = int(row[0]) if row else 0
+            written = (int(row[0]) if row else 0) - before
             if progress:
                 print(f"  {written:>12,} rows  {time.perf_counter() - started:6.1f} s", flush=True)
     finally:
