@@ -102,13 +102,19 @@ def write_atomically(path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def wait_provider(gw: Gateway, expected: str, body: dict | None = None, timeout: float = 4.0) -> float:
-    start = time.monotonic()
-    while True:
+def wait_provider(gw: Gateway, expected: str, body: dict | None = None, timeout: float = 20.0,
+                  in_a_row: int = 1) -> None:
+    """Poll until `in_a_row` consecutive requests are served by `expected` (with several workers,
+    a run of them shows that every worker has the new config, not just the one that answered)."""
+    deadline = time.monotonic() + timeout
+    run = 0
+    while run < in_a_row:
         resp = chat(gw, body)
         if resp.status_code == 200 and resp.headers["x-ekai-provider"] == expected:
-            return time.monotonic() - start
-        if time.monotonic() - start > timeout:
+            run += 1
+            continue
+        run = 0
+        if time.monotonic() > deadline:
             raise AssertionError(f"still {resp.status_code} {resp.headers.get('x-ekai-provider')}: {resp.text}")
         time.sleep(0.1)
 
@@ -131,19 +137,21 @@ def test_live_reload(fake, tmp_path, workers):
 
         t = threading.Thread(target=stream)
         t.start()
-        time.sleep(0.3)
+        deadline = time.monotonic() + 20
+        while not streamed:  # the stream is under way before the edits start
+            assert time.monotonic() < deadline, "the stream did not start"
+            time.sleep(0.05)
 
         # 1. a price edit saved by rename (as editors do) moves gpt-5 to openai
         prices = tmp_path / "pricing" / "openrouter.yaml"
         write_atomically(prices, prices.read_text().replace("input: 1.0, output: 9.0", "input: 9.0, output: 90"))
-        took = wait_provider(gw, "openai")
-        assert took < 2.5, f"reload took {took:.2f} s"
+        wait_provider(gw, "openai", in_a_row=4 * workers)  # how fast is bench/'s business
 
         # 2. a broken edit, in place, is refused; the last good config keeps serving
         config = tmp_path / "ekai.yaml"
         good = config.read_text()
         config.write_text(good.replace("routing:\n  strategy: cheapest", "routing:\n  strategy: fastest"))
-        deadline = time.monotonic() + 4
+        deadline = time.monotonic() + 20
         while True:
             health = httpx.get(gw.url + "/health").json()["config"]
             if health["last_error"] or time.monotonic() > deadline:
@@ -157,7 +165,7 @@ def test_live_reload(fake, tmp_path, workers):
         # 3. a good in-place edit: a new alias, and a pin that sends gpt-5 back to openrouter
         config.write_text(good.replace("  sonnet: claude-sonnet-4-6", "  sonnet: claude-sonnet-4-6\n  five: gpt-5")
                           .replace('{"grok-*": [xai]}', '{"grok-*": [xai], "gpt-5": [openrouter]}'))
-        wait_provider(gw, "openrouter", {**CHAT, "model": "five"})
+        wait_provider(gw, "openrouter", {**CHAT, "model": "five"}, in_a_row=4 * workers)
         for _ in range(8):  # every worker serves the new config
             assert chat(gw, {**CHAT, "model": "five"}).headers["x-ekai-provider"] == "openrouter"
         digests = {httpx.get(gw.url + "/health").json()["config"]["digest"] for _ in range(8)}
