@@ -68,7 +68,9 @@ with app.setup:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """The options after `--`: --db, --config, --period. Unknown ones are ignored."""
     parser = argparse.ArgumentParser(prog="analytics/dashboard.py", add_help=False)
-    parser.add_argument("--db", type=Path, help="usage database (default: from the config)")
+    parser.add_argument(
+        "--db", help="usage database, a file or a postgresql:// URL (default: from the config)"
+    )
     parser.add_argument(
         "--config", type=Path, help="ekai.yaml (default: $EKAI_CONFIG, ./ekai.yaml)"
     )
@@ -269,7 +271,7 @@ def _(
     mo.vstack(
         [
             mo.hstack(
-                [mo.md(f"# ekai usage\n`{db_path}` · times in UTC"), refresh],
+                [mo.md(f"# ekai usage\n`{duck.shown(db_path)}` · times in UTC"), refresh],
                 align="center",
             ),
             mo.hstack([period, custom, providers, models, formats], justify="start", gap=1.5),
@@ -303,7 +305,7 @@ def _(db_path, everything, problem, snap):
                 f"""
                 ### No usage database yet
 
-                The dashboard reads `{db_path}`, which does not exist yet. It is created when
+                The dashboard reads `{duck.shown(db_path)}`, which does not exist yet. It is created when
                 the gateway starts:
 
                 ```
@@ -327,7 +329,7 @@ def _(db_path, everything, problem, snap):
                 f"""
                 ### No requests recorded yet
 
-                `{db_path}` is there but empty. Every request that goes through the gateway
+                `{duck.shown(db_path)}` is there but empty. Every request that goes through the gateway
                 (`ekai serve`) adds a row; this page refreshes itself and shows them as they come.
                 """
             ),

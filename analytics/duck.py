@@ -59,10 +59,12 @@ import threading
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import duckdb
 
-from gateway.db import database_path_from_config
+from gateway.database import Database, is_url, redact
+from gateway.db import database_from_config
 
 EXTENSION = "sqlite_scanner"
 EXTENSION_PACKAGE = "duckdb-extension-sqlite-scanner"
@@ -91,9 +93,25 @@ class NotAUsageDatabase(AnalyticsError):
     """The file exists but cannot be read as SQLite, or has no `usage` table."""
 
 
-def install_hint(version: str = duckdb.__version__) -> str:
+# PostgreSQL (usage.database a postgresql:// URL): DuckDB's postgres extension, from its PyPI
+# wheel `duckdb-extension-postgres-scanner` (pinned with duckdb), installed the same way.
+PG_EXTENSION = "postgres_scanner"
+PG_EXTENSION_PACKAGE = "duckdb-extension-postgres-scanner"
+
+
+def is_postgres(db: str | Path) -> bool:
+    """Whether `db` names a PostgreSQL database (a postgresql:// URL) rather than a file."""
+    return isinstance(db, str) and is_url(db)
+
+
+def shown(db: str | Path) -> str:
+    """`db` fit for a message: a URL's password replaced by ***."""
+    return redact(str(db)) if is_postgres(db) else str(db)
+
+
+def install_hint(version: str = duckdb.__version__, package: str = EXTENSION_PACKAGE) -> str:
     """The command that installs the extension matching this DuckDB."""
-    return f"pip install {EXTENSION_PACKAGE}=={version}"
+    return f"pip install {package}=={version}"
 
 
 def extension_directory(environ: Mapping[str, str] = os.environ) -> Path | None:
@@ -102,28 +120,30 @@ def extension_directory(environ: Mapping[str, str] = os.environ) -> Path | None:
     return Path(value).expanduser() if value else None
 
 
-def wheel_extension_file(version: str = duckdb.__version__) -> Path | None:
+def wheel_extension_file(version: str = duckdb.__version__, extension: str = EXTENSION) -> Path | None:
     """The extension binary inside the installed PyPI wheel, if that wheel matches `version`."""
-    spec = importlib.util.find_spec("duckdb_extension_sqlite_scanner")
+    spec = importlib.util.find_spec(f"duckdb_extension_{extension}")
     if spec is None or not spec.submodule_search_locations:
         return None
     for location in spec.submodule_search_locations:
-        candidate = Path(location) / "extensions" / f"v{version}" / f"{EXTENSION}.duckdb_extension"
+        candidate = Path(location) / "extensions" / f"v{version}" / f"{extension}.duckdb_extension"
         if candidate.is_file():
             return candidate
     return None
 
 
-def _missing_message() -> str:
+def _missing_message(extension: str = EXTENSION) -> str:
+    package = PG_EXTENSION_PACKAGE if extension == PG_EXTENSION else EXTENSION_PACKAGE
     try:
-        have = importlib.metadata.version(EXTENSION_PACKAGE)
+        have = importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
         have = None
     if have is None:
-        found = f"{EXTENSION_PACKAGE} is not installed"
+        found = f"{package} is not installed"
     else:
-        found = f"{EXTENSION_PACKAGE} {have} is installed but duckdb is {duckdb.__version__}"
-    return f"DuckDB's sqlite extension is missing ({found}); run: {install_hint()}"
+        found = f"{package} {have} is installed but duckdb is {duckdb.__version__}"
+    kind = extension.split("_")[0]
+    return f"DuckDB's {kind} extension is missing ({found}); run: {install_hint(package=package)}"
 
 
 def sql_string(value: str) -> str:
@@ -145,36 +165,36 @@ def new_connection(environ: Mapping[str, str] = os.environ) -> duckdb.DuckDBPyCo
     return con
 
 
-def _installed(con: duckdb.DuckDBPyConnection) -> bool:
+def _installed(con: duckdb.DuckDBPyConnection, extension: str = EXTENSION) -> bool:
     row = con.execute(
-        "SELECT installed FROM duckdb_extensions() WHERE extension_name = ?", [EXTENSION]
+        "SELECT installed FROM duckdb_extensions() WHERE extension_name = ?", [extension]
     ).fetchone()
     return bool(row and row[0])
 
 
-def ensure_sqlite_extension(con: duckdb.DuckDBPyConnection) -> None:
+def ensure_sqlite_extension(con: duckdb.DuckDBPyConnection, extension: str = EXTENSION) -> None:
     """Load the sqlite extension into `con`, installing it from the PyPI wheel the first time.
 
     Raises ExtensionMissing, with the pip command that fixes it, when neither an installed copy
     nor the wheel's file loads.
     """
-    wheel_file = wheel_extension_file()
+    wheel_file = wheel_extension_file(extension=extension)
     try:
-        if not _installed(con) and wheel_file is not None:
+        if not _installed(con, extension) and wheel_file is not None:
             try:
                 con.execute(f"INSTALL {sql_string(str(wheel_file))}")
             except duckdb.IOException:
                 # Extension directory not writable (read-only home, container): load in place.
                 con.execute(f"LOAD {sql_string(str(wheel_file))}")
                 return
-        con.execute(f"LOAD {EXTENSION}")
+        con.execute(f"LOAD {extension}")
     except duckdb.Error as exc:
         if wheel_file is None:  # nothing installed and no wheel, or an unloadable copy
-            raise ExtensionMissing(f"{_missing_message()} ({_first_line(exc)})") from exc
+            raise ExtensionMissing(f"{_missing_message(extension)} ({_first_line(exc)})") from exc
         try:  # an installed copy that does not load (damaged, another build): the wheel's own
             con.execute(f"LOAD {sql_string(str(wheel_file))}")
         except duckdb.Error as again:
-            raise ExtensionMissing(f"{_missing_message()} ({_first_line(again)})") from again
+            raise ExtensionMissing(f"{_missing_message(extension)} ({_first_line(again)})") from again
 
 
 def _first_line(exc: BaseException) -> str:
@@ -193,19 +213,27 @@ def resolve_database(
     db: str | Path | None = None,
     config: str | Path | None = None,
     environ: Mapping[str, str] = os.environ,
-) -> Path:
-    """The usage database: `db` if given, else the one named by the config file.
+) -> Path | str:
+    """The usage database: `db` if given, else the one named by the config file: a file's Path,
+    or a postgresql:// URL (a str).
 
     The config file is found by `resolve_config`. One that does not exist still names a
     database: `usage.db` beside it.
     """
     if db is not None:
+        if is_url(str(db)):
+            return Database.postgresql(str(db)).dsn
         return Path(db).expanduser().resolve()
-    return database_path_from_config(resolve_config(config, environ))
+    found = database_from_config(resolve_config(config, environ))
+    return found.dsn if found.is_postgres else found.file
 
 
 def attach(con: duckdb.DuckDBPyConnection, db: str | Path) -> None:
-    """ATTACH the SQLite file at `db` READ_ONLY as `ATTACHED`, checking it has a usage table."""
+    """ATTACH the SQLite file (or PostgreSQL database) at `db` READ_ONLY as `ATTACHED`, checking
+    it has a usage table."""
+    if is_postgres(db):
+        _attach_postgres(con, str(db))
+        return
     path = Path(db)
     if not path.is_file():
         raise DatabaseMissing(
@@ -223,6 +251,27 @@ def attach(con: duckdb.DuckDBPyConnection, db: str | Path) -> None:
     if not found or not found[0]:
         con.execute(f"DETACH {ATTACHED}")
         raise NotAUsageDatabase(f"{path} has no usage table")
+
+
+def _attach_postgres(con: duckdb.DuckDBPyConnection, url: str) -> None:
+    ensure_sqlite_extension(con, PG_EXTENSION)
+    try:
+        con.execute(f"ATTACH {sql_string(url)} AS {ATTACHED} (TYPE postgres, READ_ONLY)")
+        found = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = 'usage'",
+            [ATTACHED],
+        ).fetchone()
+    except duckdb.Error as exc:
+        message = _first_line(exc)
+        secret = urlsplit(url).password
+        if secret:
+            message = message.replace(secret, "***")
+        raise NotAUsageDatabase(f"cannot read {redact(url)}: {message}") from exc
+    if not found or not found[0]:
+        con.execute(f"DETACH {ATTACHED}")
+        raise NotAUsageDatabase(
+            f"{redact(url)} has no usage table (it appears once `ekai serve` has started)"
+        )
 
 
 def connect(db: str | Path) -> duckdb.DuckDBPyConnection:
@@ -300,10 +349,16 @@ def _present_columns(con: duckdb.DuckDBPyConnection) -> set[str]:
     }
 
 
+def _inside(con: duckdb.DuckDBPyConnection) -> str:
+    """The table function that runs a statement inside the attached database."""
+    row = con.execute("SELECT type FROM duckdb_databases() WHERE database_name = ?", [ATTACHED]).fetchone()
+    return "postgres_query" if row and row[0] == "postgres" else "sqlite_query"
+
+
 def _sqlite_scalar(con: duckdb.DuckDBPyConnection, sql: str) -> object:
-    """The one value of `sql` run inside the attached SQLite file (sqlite_query types an
-    expression's result as text, so callers cast)."""
-    row = con.execute(f"SELECT * FROM sqlite_query({sql_string(ATTACHED)}, {sql_string(sql)})")
+    """The one value of `sql` run inside the attached SQLite file or PostgreSQL database
+    (sqlite_query types an expression's result as text, so callers cast)."""
+    row = con.execute(f"SELECT * FROM {_inside(con)}({sql_string(ATTACHED)}, {sql_string(sql)})")
     found = row.fetchone()
     return found[0] if found else None
 
@@ -328,7 +383,10 @@ def cache_directory(environ: Mapping[str, str] = os.environ) -> Path:
 
 
 def cache_file(db: str | Path, directory: Path) -> Path:
-    """The snapshot file for the usage database `db`: one per database path."""
+    """The snapshot file for the usage database `db`: one per database path (or URL)."""
+    if is_postgres(db):
+        digest = hashlib.sha256(str(db).encode()).hexdigest()[:16]
+        return directory / f"snapshot-postgresql-{digest}.duckdb"
     resolved = str(Path(db).expanduser().resolve())
     digest = hashlib.sha256(resolved.encode()).hexdigest()[:16]
     return directory / f"snapshot-{Path(resolved).stem}-{digest}.duckdb"
@@ -358,7 +416,7 @@ class Snapshot:
     """
 
     def __init__(self, db: str | Path, *, cache: Path | None = None) -> None:
-        self.db = Path(db)
+        self.db: str | Path = db if is_postgres(db) else Path(db)
         self._lock = threading.Lock()
         self._tmp: Path | None = None
         self.con = new_connection()
@@ -441,7 +499,7 @@ class Snapshot:
             try:
                 return self._catch_up(con)
             except duckdb.Error as exc:  # the file changed under us, is damaged, ...
-                raise AnalyticsError(f"cannot read {self.db}: {_first_line(exc)}") from exc
+                raise AnalyticsError(f"cannot read {shown(self.db)}: {_first_line(exc)}") from exc
             finally:
                 with contextlib.suppress(duckdb.Error):
                     con.execute(f"DETACH {ATTACHED}")
@@ -466,7 +524,7 @@ class Snapshot:
             source = f"{ATTACHED}.usage WHERE id > {last_id} AND id <= {top}"
         else:  # inside SQLite, by primary key: only the new rows are read
             inner = f"SELECT * FROM usage WHERE id > {last_id} AND id <= {top}"
-            source = f"sqlite_query({sql_string(ATTACHED)}, {sql_string(inner)})"
+            source = f"{_inside(con)}({sql_string(ATTACHED)}, {sql_string(inner)})"
         con.execute(f"INSERT INTO {SNAPSHOT_DB}.usage SELECT {select} FROM {source}")
         con.execute(f"CHECKPOINT {SNAPSHOT_DB}")
         added, new_last, new_request_id = self._state(after=last_id)
@@ -488,7 +546,7 @@ def lower_priority(niceness: int) -> int:
     return current
 
 
-_SHARED: dict[tuple[Path, Path | None], Snapshot] = {}
+_SHARED: dict[tuple[str | Path, Path | None], Snapshot] = {}
 _SHARED_LOCK = threading.Lock()
 
 
@@ -499,7 +557,9 @@ def shared_snapshot(db: str | Path, cache: Path | None = None) -> Snapshot:
     share one copy, and a refresh by one is seen by all, instead of each tab holding its own
     copy of the table. Each caller queries through its own `cursor()`.
     """
-    key = (Path(db).expanduser().resolve(), cache)
+    key: tuple[str | Path, Path | None] = (
+        db if is_postgres(db) else Path(db).expanduser().resolve(), cache
+    )
     with _SHARED_LOCK:
         snap = _SHARED.get(key)
         if snap is None:

@@ -39,7 +39,9 @@ with app.setup:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """The options after `--`: --db, --config, --cache, --no-cache. Unknown ones are ignored."""
     parser = argparse.ArgumentParser(prog="analytics/explore.py", add_help=False)
-    parser.add_argument("--db", type=Path, help="usage database (default: from the config)")
+    parser.add_argument(
+        "--db", help="usage database: a file or a postgresql:// URL (default: from the config)"
+    )
     parser.add_argument("--config", type=Path, help="ekai.yaml (default: $EKAI_CONFIG, ./ekai.yaml)")
     parser.add_argument("--cache", type=Path, help="where the copy is kept between runs")
     parser.add_argument("--no-cache", action="store_true", help="a temporary copy instead")
@@ -68,7 +70,7 @@ def _():
     snapshot = duck.shared_snapshot(db_path, _cache)
     snapshot.refresh()
     con = snapshot.cursor()
-    mo.md(f"`{db_path}`: {snapshot.rows:,} requests (times in UTC)")
+    mo.md(f"`{duck.shown(db_path)}`: {snapshot.rows:,} requests (times in UTC)")
     return con, db_path, snapshot
 
 

@@ -48,7 +48,7 @@ BATCH_ROWS = 10_000
 def run(
     query: str | None,
     *,
-    db: Path,
+    db: Path | str,
     fmt: str = "table",
     schema: bool = False,
     out: TextIO = sys.stdout,

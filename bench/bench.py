@@ -322,7 +322,9 @@ LIMITS_YAML = {
 }
 
 
-def write_config(folder: Path, fake: Fake, port: int, limits: str = "none", extra: str = "") -> Path:
+def write_config(
+    folder: Path, fake: Fake, port: int, limits: str = "none", extra: str = "", database: str = "usage.db"
+) -> Path:
     """ekai.yaml + the shipped price tables: two providers on the fake, the others removed."""
     pricing = folder / "pricing"
     pricing.mkdir(exist_ok=True)
@@ -330,7 +332,7 @@ def write_config(folder: Path, fake: Fake, port: int, limits: str = "none", extr
         shutil.copy(table, pricing / table.name)
     text = f"""\
 server: {{host: 127.0.0.1, port: {port}}}
-usage: {{database: usage.db}}
+usage: {{database: "{database}"}}
 pricing: {{files: [pricing/*.yaml]}}
 providers:
   openai:     {{format: openai,    base_url: {fake.url}/openai/v1, api_key_env: EKAI_BENCH_OPENAI_KEY}}
@@ -357,8 +359,12 @@ class GatewayProc:
         src: Path = ROOT,
         limits: str = "none",
         extra: str = "",
+        database: str = "usage.db",
     ) -> None:
         self.limits = limits
+        # --database URL: a fresh PostgreSQL database per run, created here and dropped on stop
+        self.admin_url = database if database.startswith("postgresql://") else None
+        self.pg_url: str | None = None
         self.src = src  # the checkout whose gateway/ package runs
         self.extra = extra  # more ekai.yaml (--config-extra)
         self.folder = folder
@@ -371,7 +377,15 @@ class GatewayProc:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, fake: Fake, timeout: float = 30.0) -> GatewayProc:
-        config = write_config(self.folder, fake, self.port, self.limits, self.extra)
+        database = "usage.db"
+        if self.admin_url:
+            import psycopg
+
+            name = f"ekai_bench_{os.getpid()}_{self.port}"
+            with psycopg.connect(self.admin_url, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            self.pg_url = database = self.admin_url.rsplit("/", 1)[0] + "/" + name
+        config = write_config(self.folder, fake, self.port, self.limits, self.extra, database)
         env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
         env |= PROVIDER_KEYS | {"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(self.src)}
         env["EKAI_BENCH_GATEWAY_KEY"] = BENCH_GATEWAY_KEY
@@ -422,7 +436,28 @@ class GatewayProc:
         self.proc = None
         return code
 
+    def drop_database(self) -> None:
+        if self.admin_url and self.pg_url:
+            import psycopg
+
+            with psycopg.connect(self.admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.pg_url.rsplit("/", 1)[1]}" WITH (FORCE)')
+            self.pg_url = None
+
+    def _pg_rows(self, sql: str) -> list[dict[str, Any]]:
+        import psycopg
+        from psycopg.rows import dict_row
+
+        assert self.pg_url
+        with psycopg.connect(self.pg_url, autocommit=True, row_factory=dict_row) as conn:
+            return [
+                {k: (float(v) if type(v).__name__ == "Decimal" else v) for k, v in r.items()}
+                for r in conn.execute(sql).fetchall()
+            ]
+
     def count_rows(self) -> int:
+        if self.pg_url:
+            return int(self._pg_rows("SELECT count(*) AS n FROM usage")[0]["n"])
         if not self.db.exists():
             return 0
         conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5)
@@ -434,6 +469,14 @@ class GatewayProc:
             conn.close()
 
     def row_summary(self) -> list[dict[str, Any]]:
+        q = """SELECT client_format, stream, status, count(*) AS rows,
+                      count(cost_usd) AS priced, min(cost_usd) AS min_cost, max(cost_usd) AS max_cost,
+                      sum(input_tokens) AS input, sum(cache_read_tokens) AS cache_read,
+                      sum(cache_write_tokens) AS cache_write, sum(output_tokens) AS output,
+                      avg(latency_ms) AS mean_latency_ms
+               FROM usage GROUP BY client_format, stream, status ORDER BY 1, 2, 3"""
+        if self.pg_url:
+            return self._pg_rows(q)
         conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5)
         conn.row_factory = sqlite3.Row
         try:
@@ -549,6 +592,7 @@ class Settings:
     gateway_src: Path = ROOT
     limits: str = "none"
     config_extra: str = ""
+    database: str = "usage.db"
 
 
 async def measure(gw: GatewayProc, fake: Fake, st: Settings, log: Any) -> dict[str, Any]:
@@ -602,7 +646,7 @@ def run_pass(st: Settings, pinned: bool, log: Any) -> dict[str, Any]:
         os.sched_setaffinity(0, other_cores)
     folder = Path(tempfile.mkdtemp(prefix="ekai-bench-"))
     fake = Fake(st.chunks, other_cores, st.first_gap_ms, st.chunk_delay_ms)
-    gw = GatewayProc(folder, st.workers, gw_cores, st.gateway_src, st.limits, st.config_extra)
+    gw = GatewayProc(folder, st.workers, gw_cores, st.gateway_src, st.limits, st.config_extra, st.database)
     out: dict[str, Any] = {"pinned": pinned, "workers": st.workers, "loadavg_start": os.getloadavg()}
     try:
         fake.start()
@@ -645,6 +689,7 @@ def run_pass(st: Settings, pinned: bool, log: Any) -> dict[str, Any]:
         out["usage"]["ok"] = out["usage"]["ok"] and priced == rows_after_stop
     finally:
         gw.stop()
+        gw.drop_database()
         fake.stop()
         os.sched_setaffinity(0, before_affinity)
         shutil.rmtree(folder, ignore_errors=True)
@@ -904,6 +949,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="YAML",
         help="top-level ekai.yaml keys appended to the bench config, e.g. 'telemetry: {otlp_endpoint: URL}'",
     )
+    parser.add_argument(
+        "--database",
+        default="usage.db",
+        help="usage.database: usage.db (default, SQLite) or a postgresql:// admin URL (a fresh "
+        "database is created on that server for the run and dropped after)",
+    )
     args = parser.parse_args(argv)
     if not (args.gateway_src / "gateway" / "__main__.py").exists():
         parser.error(f"no gateway/ package under {args.gateway_src}")
@@ -926,6 +977,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.scenario
         else SCENARIOS,
         limits=args.limits,
+        database=args.database,
     )
     passes = {"off": [False], "on": [True], "both": [False, True]}[args.pin]
     if any(passes) and (os.cpu_count() or 1) < 2:

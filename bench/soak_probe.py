@@ -28,11 +28,11 @@ _original_write = usage.UsageWriter._write
 COMMITS: deque[tuple[float, int]] = deque(maxlen=100_000)  # (seconds, rows) of each batch write
 
 
-def _timed_write(self, conn, rows):
+def _timed_write(self, rows):
     """UsageWriter._write (one batch: BEGIN IMMEDIATE, INSERTs, COMMIT, retries), timed."""
     t0 = time.perf_counter()
     try:
-        return _original_write(self, conn, rows)
+        return _original_write(self, rows)
     finally:
         COMMITS.append((time.perf_counter() - t0, len(rows)))
 

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
-import sqlite3
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from gateway.config import Config
@@ -32,7 +33,9 @@ from gateway.errors import GatewayError
 from gateway.limits import Budget, Calendar, Clock, KeyPolicy, usd, whole_seconds
 from gateway.pricing import pico_to_usd
 from gateway.ratelimit import Refused, Windows, folder_for
+from gateway.shared_limits import SYNC_SECONDS, SharedLimits
 from gateway.spend import TOTAL, SpendBook
+from gateway.storage import READ_ERRORS
 from gateway.usage import UsageRecord, UsageWriter
 
 log = logging.getLogger("ekai.limits")
@@ -40,6 +43,19 @@ log = logging.getLogger("ekai.limits")
 # A budget refusal whose window resets later than this says `x-should-retry: false`: the OpenAI and
 # Anthropic SDKs (and Claude Code) obey it, where they would otherwise sleep until `retry-after`.
 NO_RETRY_AFTER = 60
+
+
+SHARE_ERRORS: tuple[type[BaseException], ...] = (OSError, *READ_ERRORS)
+
+
+def limits_folder(cfg: Config) -> Path:
+    """Where the rpm/tpm window files live: beside a SQLite file; with PostgreSQL, beside the
+    config file (one folder per database URL), so the windows are shared by the instances of
+    ONE machine and are per machine across machines (README: PostgreSQL)."""
+    if not cfg.database.is_postgres:
+        return folder_for(cfg.database.file)
+    digest = hashlib.sha256(cfg.database.dsn.encode()).hexdigest()[:12]
+    return cfg.path.parent / f".ekai-pg-{digest}.limits"
 
 
 class Forbidden(GatewayError):
@@ -57,7 +73,12 @@ class Admission:
         self.clock = clock or Clock()
         self.writer = writer
         self.spend = SpendBook(cfg.database, self.clock.now, lambda: writer.done)
-        self.windows = Windows(folder_for(cfg.database))
+        folder = limits_folder(cfg)
+        self.windows = Windows(folder)
+        # PostgreSQL: rpm/tpm of the other instances (gateway.shared_limits), key -> (requests, tokens)
+        self.shared = SharedLimits(cfg.database, folder) if cfg.database.is_postgres else None
+        self.others: dict[str, tuple[int, int]] = {}
+        self._shared_task: asyncio.Task[None] | None = None
         self._cal: tuple[int, Calendar] = (-1, Calendar.at(0))
         self._day: tuple[int, str] = (-1, "")  # the UTC day of a row's ts (real time), cached per second
         self._stop = asyncio.Event()
@@ -69,19 +90,50 @@ class Admission:
         if _has_budget(store.config):
             try:
                 await self.spend.reconcile()  # seeded before the first request is admitted
-            except sqlite3.Error as exc:  # the reconcile loop retries
+            except READ_ERRORS as exc:  # the reconcile loop retries
                 log.warning("spend not seeded from the usage table yet: %s", exc)
         self._task = asyncio.get_running_loop().create_task(
             self.spend.run(self._stop, lambda: _has_budget(store.config))
         )
+        if self.shared is not None:
+            self._shared_task = asyncio.get_running_loop().create_task(self._share(store))
 
     async def stop(self) -> None:
         self._stop.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._shared_task):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self.shared is not None:
+            self.shared.close()
         self.spend.close()
         self.windows.close()
+
+    async def _share(self, store: Any) -> None:
+        """Every SYNC_SECONDS while a key has rpm/tpm: publish this machine's windows, read the
+        other instances' (gateway.shared_limits)."""
+        assert self.shared is not None
+        loop = asyncio.get_running_loop()
+        failing = False
+        while not self._stop.is_set():
+            policies = [p for p in store.config.key_policies.values() if p.windowed]
+            if policies:
+                now = self.clock.now()
+                try:
+                    mine = {p.name: self.windows.get(p.name).per_second(now) for p in policies}
+                    self.others = await loop.run_in_executor(None, self.shared.sync, mine, now)
+                    if failing:
+                        log.warning("rate windows shared again")
+                        failing = False
+                except SHARE_ERRORS as exc:
+                    if not failing:  # once per outage
+                        log.warning("rate windows not shared (this machine's own still hold): %s", exc)
+                    failing = True
+                    self.others = {}
+            elif self.others:
+                self.others = {}
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), SYNC_SECONDS)
 
     def calendar(self, now: float) -> Calendar:
         second = int(now)
@@ -103,7 +155,7 @@ class Admission:
             self._check_budget(cfg.gateway_budget, TOTAL, "gateway", now)
         if policy is not None and policy.windowed:
             try:
-                self.windows.get(policy.name).admit(policy, now)
+                self.windows.get(policy.name).admit(policy, now, self.others.get(policy.name, (0, 0)))
             except Refused as exc:
                 raise OverLimit(
                     f"Rate limit exceeded: key '{key}' {exc.what} (rolling 60 s); "
@@ -199,7 +251,10 @@ class Admission:
             view = budget_view(policy.budget if policy else None, name)
             if policy is not None and policy.windowed:
                 requests, tokens = self.windows.get(name).current(policy, now)
-                view.update(rpm=requests, rpm_limit=policy.rpm, tpm=tokens, tpm_limit=policy.tpm)
+                other_r, other_t = self.others.get(name, (0, 0))  # other instances (PostgreSQL)
+                view.update(
+                    rpm=requests + other_r, rpm_limit=policy.rpm, tpm=tokens + other_t, tpm_limit=policy.tpm
+                )
             if policy is not None and policy.models is not None:
                 view["models"] = list(policy.models)
             keys[name] = view

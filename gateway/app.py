@@ -16,7 +16,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +92,23 @@ def _request_id() -> str:
     return f"{_ID_PREFIX}{next(_ID_COUNTER):012x}"
 
 
-def create_app(path: str | os.PathLike[str] | None = None, *, name: str = "ekai") -> Sanic:
+def default_usage_sink(cfg: Config) -> UsageWriter:
+    """The usage writer for the configured database (SQLite file or PostgreSQL)."""
+    writer = UsageWriter(cfg.database)
+    writer.max_backlog = cfg.max_backlog
+    return writer
+
+
+def create_app(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    name: str = "ekai",
+    upstream: Callable[[], Upstream] = Upstream,
+    usage_sink: Callable[[Config], UsageWriter] = default_usage_sink,
+) -> Sanic:
+    """The app for the config at `path`. `upstream` makes the upstream client and `usage_sink`
+    the usage writer, in each worker once its event loop runs; tests pass their own to run the
+    gateway in-process (tests/test_inprocess.py)."""
     cfg: Config = load_config(config_path(path))
     app = Sanic(name, error_handler=GatewayErrorHandler())
     app.config.REQUEST_MAX_SIZE = cfg.max_body_bytes
@@ -108,11 +124,11 @@ def create_app(path: str | os.PathLike[str] | None = None, *, name: str = "ekai"
 
     @app.before_server_start
     async def start(app: Sanic) -> None:
-        app.ctx.writer = UsageWriter(app.ctx.store.config.database)
+        app.ctx.writer = usage_sink(app.ctx.store.config)
         app.ctx.writer.start()
         app.ctx.admission = Admission(app.ctx.store.config, app.ctx.writer)
         await app.ctx.admission.start(app.ctx.store)
-        app.ctx.upstream = Upstream()
+        app.ctx.upstream = upstream()
         app.ctx.health = ProviderHealth()
         app.ctx.stop_watching = threading.Event()
         start_watching(app.ctx.store, app.ctx.stop_watching)

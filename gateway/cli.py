@@ -100,6 +100,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"ekai: metrics at http://{host}:{port}/metrics; access log {_access_log(cfg)}; traces "
           f"{'to ' + cfg.otlp_endpoint if cfg.otlp_endpoint else 'off (telemetry.otlp_endpoint)'}")
     sys.stdout.flush()
+    from gateway.storage import check
+
+    problem = check(cfg.database)  # a wrong URL or password fails now, in one line (gateway.storage)
+    if problem:
+        print(f"ekai: {problem}", file=sys.stderr)
+        return 1
 
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
@@ -172,18 +178,47 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    from analytics import sql
+    from analytics import duck, sql
 
-    if args.db:
-        db = Path(args.db)
-    else:
-        from gateway.db import database_path_from_config
-
-        db = database_path_from_config(_config_path(args.config))
+    db = duck.resolve_database(args.db or None, _config_path(args.config))  # a file or a postgresql:// URL
     if not args.schema and not args.query:
         print("ekai sql: give a QUERY (or --schema)", file=sys.stderr)
         return 1
     return sql.run(args.query, db=db, fmt=args.format, schema=args.schema)
+
+
+def cmd_usage_copy(args: argparse.Namespace) -> int:
+    """`ekai usage copy --from usage.db --to postgresql://...`: one summary line."""
+    import sqlite3
+
+    from gateway.database import Database
+    from gateway.storage import READ_ERRORS, StorageUnavailable, copy_usage
+
+    here = Path.cwd()
+    try:
+        source = Database.parse(args.source, here)
+        target = Database.parse(args.target, here)
+    except ValueError as exc:
+        print(f"ekai usage copy: {exc}", file=sys.stderr)
+        return 1
+    if not source.is_postgres and not source.file.is_file():
+        print(f"ekai usage copy: no usage database at {source}", file=sys.stderr)
+        return 1
+    if str(source) == str(target):
+        print("ekai usage copy: --from and --to are the same database", file=sys.stderr)
+        return 1
+    errors: tuple[type[BaseException], ...] = (StorageUnavailable, OSError, *READ_ERRORS)
+    try:
+        read, added = copy_usage(source, target)
+    except errors as exc:
+        line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if isinstance(exc, sqlite3.Error | OSError):
+            line = f"{type(exc).__name__}: {line}"
+        print(f"ekai usage copy: {line}", file=sys.stderr)
+        return 1
+    print(f"ekai usage copy: {read} rows read from {source}, {added} copied to {target}, "
+          f"{read - added} already there")
+    return 0
 
 
 def cmd_prices(args: argparse.Namespace) -> int:
@@ -225,9 +260,9 @@ def cmd_prices(args: argparse.Namespace) -> int:
 
 def cmd_conversations(args: argparse.Namespace) -> int:
     from gateway.conversations import cli as conversations_cli
-    from gateway.db import database_path_from_config
+    from gateway.db import database_from_config
 
-    database = database_path_from_config(_config_path(args.config))
+    database = database_from_config(_config_path(args.config))  # a file or a postgresql:// URL
     return conversations_cli.run(args.action, args.id, database, args.key)
 
 
@@ -259,10 +294,19 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("query", nargs="?")
     source = sql.add_mutually_exclusive_group()
     source.add_argument("--config")
-    source.add_argument("--db", help="the usage database file")
+    source.add_argument("--db", help="the usage database: a file or a postgresql:// URL")
     sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
     sql.add_argument("--schema", action="store_true", help="print the usage table's columns")
     sql.set_defaults(func=cmd_sql)
+
+    usage = sub.add_parser("usage", help="usage table tools: copy (SQLite -> PostgreSQL)")
+    usage_sub = usage.add_subparsers(dest="action", required=True)
+    copy = usage_sub.add_parser(
+        "copy", help="copy every usage row into another database, once (idempotent by request_id)"
+    )
+    copy.add_argument("--from", dest="source", required=True, help="a usage.db file or a postgresql:// URL")
+    copy.add_argument("--to", dest="target", required=True, help="a postgresql:// URL or a file")
+    copy.set_defaults(func=cmd_usage_copy)
 
     prices = sub.add_parser("prices", help="show the effective price table, or import prices")
     prices.add_argument("action", nargs="?", help="a model name to show, or 'import'")

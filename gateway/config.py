@@ -22,6 +22,7 @@ from typing import Any, Literal
 import yaml
 
 from gateway import envfile
+from gateway.database import Database
 from gateway.dialects import DEFAULT_DIALECT, DIALECTS, Dialect
 from gateway.limits import Budget, KeyPolicy, parse_budget, parse_key
 from gateway.pricing import Price, PriceEntry, Rates, Tier, price_version
@@ -106,7 +107,8 @@ class Config:
     path: Path
     host: str
     port: int
-    database: Path
+    database: Database  # a SQLite file or a PostgreSQL URL (gateway.database)
+    max_backlog: int  # usage rows waiting for the database, at most (gateway.usage: oldest dropped past it)
     providers: Mapping[str, Provider]  # in tie-break order
     aliases: Mapping[str, str]
     pins: tuple[tuple[str, tuple[str, ...]], ...]
@@ -302,10 +304,17 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
             auth_keys[value] = str(name)
 
     usage = c.mapping(root.get("usage"), ("usage",))
-    c.keys(usage, ("usage",), {"database"})
+    c.keys(usage, ("usage",), {"database", "max_backlog"})
+    backlog = c.number(usage.get("max_backlog", 50_000), ("usage", "max_backlog"), minimum=1)
+    max_backlog = int(backlog) if backlog is not None and backlog == int(backlog) else 50_000
+    if backlog is not None and backlog != int(backlog):
+        c.fail(("usage", "max_backlog"), "must be a whole number of rows")
     db_name = c.string(usage.get("database", "usage.db"), ("usage", "database")) or "usage.db"
-    database = Path(db_name).expanduser()
-    database = database if database.is_absolute() else (folder / database).resolve()
+    try:
+        database = Database.parse(db_name, folder)
+    except ValueError as exc:
+        c.fail(("usage", "database"), f"not a usable database: {exc}")
+        database = Database.sqlite(folder / "usage.db")
 
     conversations = c.mapping(root.get("conversations"), ("conversations",))
     c.keys(conversations, ("conversations",), {"retention_days"})
@@ -369,6 +378,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         host=host,
         port=port,
         database=database,
+        max_backlog=max_backlog,
         providers=providers,
         aliases=aliases,
         pins=tuple(pins),

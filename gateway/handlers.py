@@ -28,6 +28,7 @@ from gateway.config import Config
 from gateway.conversations import routes as stored
 from gateway.errors import GatewayError, render
 from gateway.routing import routing_table
+from gateway.storage import READ_ERRORS
 
 bp = Blueprint("ekai")
 
@@ -131,6 +132,17 @@ async def usage(request: Request) -> HTTPResponse:
         return proxy.json_response(render("openai", exc), exc.status)
     fmt = request.args.get("format", "json")
     loop = asyncio.get_running_loop()
+    try:
+        return await _usage_report(loop, cfg, query, fmt)
+    except READ_ERRORS as exc:  # PostgreSQL away, a damaged file: one line, in OpenAI's shape
+        line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        err = GatewayError(f"The usage database cannot be read now: {line}", status=503)
+        return proxy.json_response(render("openai", err), 503)
+
+
+async def _usage_report(
+    loop: asyncio.AbstractEventLoop, cfg: Config, query: reports.UsageQuery, fmt: str
+) -> HTTPResponse:
     if fmt == "csv":
         text = await loop.run_in_executor(None, reports.rows_csv, cfg.database, query)
         return HTTPResponse(
@@ -167,11 +179,7 @@ async def health(request: Request) -> HTTPResponse:
             "status": "ok",
             "providers": providers,
             "config": store.status(),
-            "usage": {
-                "database": str(cfg.database),
-                "rows_written": writer.written,
-                "rows_failed": writer.failed,
-            },
+            "usage": writer.status(),  # database (no password), rows written/failed/dropped, backlog
             "limits": request.app.ctx.admission.status(cfg),
         },
         200,

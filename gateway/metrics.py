@@ -87,6 +87,8 @@ QUEUE = Gauge("ekai_usage_queue_depth", "Usage records waiting for the writer th
               multiprocess_mode="livesum")
 ROWS_WRITTEN = Counter("ekai_usage_rows_written", "Usage rows committed to the database.")
 ROWS_FAILED = Counter("ekai_usage_rows_failed", "Usage records that could not be written.")
+ROWS_DROPPED = Counter("ekai_usage_rows_dropped",
+                       "Usage records dropped (oldest first) past usage.max_backlog, database away.")
 RELOADS = Counter("ekai_config_reloads", "Config reloads (each worker reloads itself), by result.",
                   ["result"])
 
@@ -124,6 +126,7 @@ class MetricsObserver:
         self.writer = writer
         self._written = 0
         self._failed = 0
+        self._dropped = 0
         self._reloads = 0
         self._reload_errors = 0
         self._gauges: dict[tuple[str, ...], float] = {}  # last value set, to skip unchanged ones
@@ -204,6 +207,10 @@ class MetricsObserver:
             if failed > self._failed:
                 ROWS_FAILED.inc(failed - self._failed)
             self._written, self._failed = written, failed
+            dropped = getattr(writer, "dropped", 0)
+            if dropped > self._dropped:
+                ROWS_DROPPED.inc(dropped - self._dropped)
+            self._dropped = dropped
             reloads, errors = getattr(store, "reloads", 0), getattr(store, "reload_errors", 0)
             if reloads > self._reloads:
                 RELOADS.labels("applied").inc(reloads - self._reloads)

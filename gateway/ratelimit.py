@@ -53,6 +53,9 @@ TPM_AT = _HEADER.size
 RING_AT = TPM_AT + BUCKETS * _BUCKET.size
 
 
+OTHERS_RETRY = 2  # seconds: retry-after when other instances' counts alone fill the window
+
+
 class Refused(Exception):
     def __init__(self, what: str, retry_after: int) -> None:
         super().__init__(what)
@@ -124,23 +127,30 @@ class KeyWindow:
         _CACHE.pack_into(self.mm, CACHE_AT, current, used)
         return used
 
-    def admit(self, policy: KeyPolicy, now: float) -> None:
-        """Take an rpm slot, after checking tpm; raises Refused (taking nothing) when over."""
+    def admit(self, policy: KeyPolicy, now: float, others: tuple[int, int] = (0, 0)) -> None:
+        """Take an rpm slot, after checking tpm; raises Refused (taking nothing) when over.
+        `others`: (requests, tokens) other instances counted in the window (gateway.shared_limits),
+        taken off this machine's share of the limits."""
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         try:
             if policy.tpm is not None:
-                used = self._window_tokens(now)
+                used = self._window_tokens(now) + others[1]
                 if used >= policy.tpm:
                     for sec, tokens in self._tokens(now):  # wait until the window drops below tpm
                         used -= tokens
                         if used < policy.tpm:
                             raise Refused(f"tpm {policy.tpm}", whole_seconds(sec + BUCKETS - now))
+                    raise Refused(f"tpm {policy.tpm}", OTHERS_RETRY)  # over on the others' tokens
             if policy.rpm is not None:
                 cap, head = self._ring(policy.rpm)
-                at = RING_AT + head * _SLOT.size
-                (oldest,) = _SLOT.unpack_from(self.mm, at)
+                mine = policy.rpm - others[0]  # what this machine may have in the window
+                if mine <= 0:
+                    raise Refused(f"rpm {policy.rpm}", OTHERS_RETRY)
+                # the mine-th most recent admission (mine == rpm: the oldest slot, at head)
+                (oldest,) = _SLOT.unpack_from(self.mm, RING_AT + ((head - mine) % cap) * _SLOT.size)
                 if oldest > now - WINDOW_SECONDS:
                     raise Refused(f"rpm {policy.rpm}", whole_seconds(oldest + WINDOW_SECONDS - now))
+                at = RING_AT + head * _SLOT.size
                 _SLOT.pack_into(self.mm, at, now)
                 _HEAD.pack_into(self.mm, 16, (head + 1) % cap)
         finally:
@@ -160,6 +170,24 @@ class KeyWindow:
                 _CACHE.pack_into(self.mm, CACHE_AT, cached_sec, cached + tokens)
             elif sec > cached_sec:  # a newer second: sum afresh next time
                 _CACHE.pack_into(self.mm, CACHE_AT, -1, 0)
+        finally:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    def per_second(self, now: float) -> list[tuple[int, int, int]]:
+        """(second, requests admitted, tokens) of this machine, for each second of the window
+        that has any (gateway.shared_limits publishes them)."""
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        try:
+            seconds: dict[int, list[int]] = {}
+            for sec, tokens in self._tokens(now):
+                seconds.setdefault(sec, [0, 0])[1] += tokens
+            _, cap, _ = _RING_HEADER.unpack_from(self.mm, 0)
+            self._map(RING_AT + cap * _SLOT.size)
+            low = now - WINDOW_SECONDS
+            for (t,) in _SLOT.iter_unpack(self.mm[RING_AT : RING_AT + cap * _SLOT.size]):
+                if t > low:
+                    seconds.setdefault(math.floor(t), [0, 0])[0] += 1
+            return [(sec, r, t) for sec, (r, t) in sorted(seconds.items())]
         finally:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
 

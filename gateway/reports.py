@@ -1,4 +1,5 @@
-"""GET /usage: aggregates over the usage table, computed in SQLite over every row in range.
+"""GET /usage: aggregates over the usage table, computed in the database (SQLite or PostgreSQL,
+the same statements through gateway.storage.Reader) over every row in range.
 
 Costs are summed as integers (`cost_pico_usd`) and converted once, so totals equal the sum of
 the rows exactly. Runs on a read-only connection in a worker thread, never on the event loop.
@@ -22,18 +23,18 @@ from __future__ import annotations
 
 import csv
 import io
-import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from gateway import db
+from gateway.database import Database
 from gateway.errors import ClientError
 from gateway.pricing import pico_to_usd
+from gateway.storage import Reader, exists
 
 _SUMS = """
     count(*) AS requests,
@@ -43,7 +44,7 @@ _SUMS = """
     coalesce(sum(cache_write_tokens), 0) AS cache_write_tokens,
     coalesce(sum(reasoning_tokens), 0) AS reasoning_tokens,
     coalesce(sum(cost_pico_usd), 0) AS cost_pico,
-    coalesce(sum(error IS NOT NULL), 0) AS errors
+    count(error) AS errors
 """
 
 
@@ -139,37 +140,54 @@ def _one(args: Mapping[str, Sequence[str]], name: str) -> str | None:
     return values[0]
 
 
-def _shape(row: sqlite3.Row) -> dict[str, Any]:
-    out = {k: row[k] for k in row.keys() if k != "cost_pico"}  # noqa: SIM118 (sqlite3.Row)
-    out["cost_usd"] = pico_to_usd(row["cost_pico"] or 0)
-    for name in ("models", "clients", "agents"):
-        if name in out:  # json_group_array(DISTINCT ...) -> a sorted list without NULL
-            out[name] = sorted(v for v in orjson.loads(out[name]) if v is not None)
-    return out
-
-
-_SESSION_EXTRA = (
-    "min(ts) AS first_seen, max(ts) AS last_seen, "
-    "json_group_array(DISTINCT model) AS models, json_group_array(DISTINCT client) AS clients, "
-    "json_group_array(DISTINCT agent) AS agents, "
+_INTEGERS = frozenset(
+    ("requests", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+     "reasoning_tokens", "errors")
 )
 
 
-def _grouped(conn: sqlite3.Connection, group: str, where: str, params: list[str]) -> list[sqlite3.Row]:
+def _shape(row: dict[str, Any]) -> dict[str, Any]:
+    """A result row as /usage shows it. PostgreSQL's sum(bigint) is numeric (Decimal): the sums
+    are integers, so int() is exact, and cost_usd comes from the exact integer pico-USD total."""
+    out = {k: (int(v) if k in _INTEGERS else v) for k, v in row.items() if k != "cost_pico"}
+    out["cost_usd"] = pico_to_usd(int(row["cost_pico"] or 0))
+    for name in ("models", "clients", "agents"):
+        if name in out:  # distinct names -> a sorted list without NULL
+            values: Any = out[name]
+            values = orjson.loads(values) if isinstance(values, str) else (values or [])
+            out[name] = sorted(v for v in values if v is not None)
+    return out
+
+
+# The one spelling that differs between the backends: a column's distinct values as a list.
+_DISTINCT = {False: "json_group_array(DISTINCT {c})", True: "array_agg(DISTINCT {c})"}
+
+
+def _session_extra(postgres: bool) -> str:
+    d = _DISTINCT[postgres]
+    return (
+        "min(ts) AS first_seen, max(ts) AS last_seen, "
+        f"{d.format(c='model')} AS models, {d.format(c='client')} AS clients, "
+        f"{d.format(c='agent')} AS agents, "
+    )
+
+
+def _grouped(conn: Reader, group: str, where: str, params: list[str]) -> list[dict[str, Any]]:
     _, column = GROUPS[group]
-    extra = _SESSION_EXTRA if group == "session" else ""
-    return conn.execute(
+    extra = _session_extra(conn.postgres) if group == "session" else ""
+    # NULLS FIRST: SQLite's default for ascending order, spelled out so PostgreSQL agrees.
+    return conn.dicts(
         f"SELECT {column}, {extra}{_SUMS} FROM usage{where} GROUP BY {column} "
-        f"ORDER BY cost_pico DESC, requests DESC, {column}",
+        f"ORDER BY cost_pico DESC, requests DESC, {column} NULLS FIRST",
         params,
-    ).fetchall()
+    )
 
 
-def summary(path: Path, query: UsageQuery) -> dict[str, Any]:
+def summary(database: Database, query: UsageQuery) -> dict[str, Any]:
     since, until = query.since, query.until
     where, params = query.where()
     lists = [GROUPS[g][0] for g in query.group_by]
-    if not path.exists():
+    if not exists(database):
         empty = {
             "requests": 0,
             "input_tokens": 0,
@@ -189,23 +207,23 @@ def summary(path: Path, query: UsageQuery) -> dict[str, Any]:
             "by_day": [],
             **{name: [] for name in lists},
         }
-    conn = db.connect_readonly(path)
-    conn.row_factory = sqlite3.Row
+    conn = Reader(database)
     try:
-        totals = conn.execute(f"SELECT {_SUMS} FROM usage{where}", params).fetchone()
-        by_provider = conn.execute(
-            f"SELECT provider, {_SUMS} FROM usage{where} GROUP BY provider ORDER BY cost_pico DESC",
+        totals = conn.dicts(f"SELECT {_SUMS} FROM usage{where}", params)[0]
+        by_provider = conn.dicts(
+            f"SELECT provider, {_SUMS} FROM usage{where} GROUP BY provider "
+            "ORDER BY cost_pico DESC, requests DESC, provider NULLS FIRST",
             params,
-        ).fetchall()
-        by_model = conn.execute(
-            f"SELECT model, provider, {_SUMS} FROM usage{where} "
-            "GROUP BY model, provider ORDER BY cost_pico DESC",
+        )
+        by_model = conn.dicts(
+            f"SELECT model, provider, {_SUMS} FROM usage{where} GROUP BY model, provider "
+            "ORDER BY cost_pico DESC, requests DESC, model NULLS FIRST, provider NULLS FIRST",
             params,
-        ).fetchall()
-        by_day = conn.execute(
+        )
+        by_day = conn.dicts(
             f"SELECT substr(ts, 1, 10) AS day, {_SUMS} FROM usage{where} GROUP BY day ORDER BY day",
             params,
-        ).fetchall()
+        )
         grouped = {GROUPS[g][0]: _grouped(conn, g, where, params) for g in query.group_by}
     finally:
         conn.close()
@@ -220,18 +238,17 @@ def summary(path: Path, query: UsageQuery) -> dict[str, Any]:
     }
 
 
-def rows_csv(path: Path, query: UsageQuery) -> str:
+def rows_csv(database: Database, query: UsageQuery) -> str:
     where, params = query.where()
     out = io.StringIO()
     writer = csv.writer(out)
     columns = ["id", *db.USAGE_COLUMNS]
     writer.writerow(columns)
-    if not path.exists():
+    if not exists(database):
         return out.getvalue()
-    conn = db.connect_readonly(path)
+    conn = Reader(database)
     try:
-        cursor = conn.execute(f"SELECT {', '.join(columns)} FROM usage{where} ORDER BY id", params)
-        for row in cursor:
+        for row in conn.all(f"SELECT {', '.join(columns)} FROM usage{where} ORDER BY id", params):
             writer.writerow(row)
     finally:
         conn.close()

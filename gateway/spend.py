@@ -6,9 +6,10 @@ the database. Two layers, both plain dicts touched only on the event loop:
 - `db`: sums of `cost_pico_usd` of the rows already in the table, by day / month and key.
   Seeded at start from the rows of the current month (`ts >= month start`, the ts index), then
   brought up to date every `RECONCILE_SECONDS` from the rows with `id` above the last one seen
-  (the primary key: SQLite commits one writer at a time, so ids only grow in commit order). Every
-  worker's and every instance's rows land in the same table, so every worker converges on the
-  same totals.
+  (the primary key: SQLite commits one writer at a time, so ids only grow in commit order; on
+  PostgreSQL every insert takes the same advisory lock for the same reason, gateway.storage).
+  Every worker's and every instance's rows land in the same table, so every worker converges on
+  the same totals. Reads go through gateway.storage.Reader (SQLite or PostgreSQL).
 - `local`: the spend of this worker's own requests whose rows may not be written yet (the
   usage writer commits every 0.2 s). Each is tagged with the writer's queue sequence number; once
   the writer has committed that far AND a reconcile has read the table after it, the entry is
@@ -24,13 +25,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections import deque
 from collections.abc import Callable
-from pathlib import Path
 
-from gateway import db
+from gateway.database import Database
 from gateway.limits import Calendar
+from gateway.storage import READ_ERRORS, Reader
 
 log = logging.getLogger("ekai.spend")
 
@@ -74,7 +74,7 @@ class Totals:
 class SpendBook:
     """One per worker. `spent_*` are the hot path; `record` after each request; `run` reconciles."""
 
-    def __init__(self, database: Path, clock: Callable[[], float], done: Callable[[], int]) -> None:
+    def __init__(self, database: Database, clock: Callable[[], float], done: Callable[[], int]) -> None:
         self.database = database
         self.clock = clock
         self.done = done  # how many records the usage writer has committed (or given up on)
@@ -83,7 +83,7 @@ class SpendBook:
         self.pending: deque[tuple[int, str, str | None, int]] = deque()  # (seq, day, key, pico)
         self.last_id: int | None = None  # None: not seeded
         self.reconciled = 0  # reconciles done (tests and /health)
-        self._conn: sqlite3.Connection | None = None
+        self._conn: Reader | None = None
 
     # --- hot path ---
 
@@ -104,23 +104,23 @@ class SpendBook:
     def _read(self, last_id: int | None, month_start: str) -> tuple[int, list[tuple[str, str | None, int]]]:
         """(new last id, [(day, key, pico)]) from the table. Runs in a thread."""
         if self._conn is None:
-            self._conn = db.connect_readonly(self.database)
+            self._conn = Reader(self.database)
         conn = self._conn
         if last_id is None:
-            top = conn.execute("SELECT coalesce(max(id), 0) FROM usage").fetchone()[0]
-            rows = conn.execute(
+            top = int(conn.all("SELECT coalesce(max(id), 0) FROM usage")[0][0])
+            rows = conn.all(
                 "SELECT substr(ts, 1, 10), api_key_name, sum(cost_pico_usd) FROM usage"
                 " WHERE ts >= ? AND id <= ? AND cost_pico_usd > 0 GROUP BY 1, 2",
                 (month_start, top),
-            ).fetchall()
-            return top, rows
-        groups = conn.execute(
+            )
+            return top, [(day, key, int(pico)) for day, key, pico in rows]  # PostgreSQL: numeric
+        groups = conn.all(
             "SELECT substr(ts, 1, 10), api_key_name, sum(cost_pico_usd), max(id) FROM usage"
             " WHERE id > ? GROUP BY 1, 2",
             (last_id,),
-        ).fetchall()
-        top = max((g[3] for g in groups), default=last_id)
-        return top, [(day, key, pico) for day, key, pico, _ in groups if pico]
+        )
+        top = max((int(g[3]) for g in groups), default=last_id)
+        return top, [(day, key, int(pico)) for day, key, pico, _ in groups if pico]
 
     def _apply(self, done: int, last_id: int, rows: list[tuple[str, str | None, int]], month: str) -> None:
         if self.last_id is None:
@@ -146,6 +146,7 @@ class SpendBook:
 
     async def run(self, stop: asyncio.Event, active: Callable[[], bool]) -> None:
         """Reconcile every RECONCILE_SECONDS while `active()` (a budget is configured), until `stop`."""
+        failing = False
         while not stop.is_set():
             try:
                 if active():
@@ -154,8 +155,13 @@ class SpendBook:
                     self.last_id = None
                     self.pending.clear()
                     self.local = Totals()
-            except sqlite3.Error as exc:
-                log.warning("spend reconcile failed (will retry): %s", exc)
+                if failing:
+                    log.warning("spend reconcile works again")
+                    failing = False
+            except READ_ERRORS as exc:
+                if not failing:  # once per outage, not every RECONCILE_SECONDS
+                    log.warning("spend reconcile failed (will retry every %s s): %s", RECONCILE_SECONDS, exc)
+                failing = True
                 self.close()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), RECONCILE_SECONDS)

@@ -16,13 +16,12 @@ A record that cannot become a row is logged and counted (`failed`, on /health); 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import queue
-import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,11 +29,13 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from gateway import db, formats
+from gateway import formats
+from gateway.database import Database
 from gateway.dialects import DIALECTS, Dialect
 from gateway.errors import GatewayError
 from gateway.identity import Who
 from gateway.pricing import Price, Tokens, cost_pico, pico_to_usd, usd_to_pico
+from gateway.storage import Storage, open_storage
 
 log = logging.getLogger("ekai.usage")
 
@@ -229,28 +230,44 @@ class UsageRecord:
         )
 
 
-_INSERT = db.insert_sql(or_ignore=True)
 _STOP = object()
+
+# The bound of the backlog (rows queued and not yet written). While the database is away rows
+# wait in memory (~1 KB each: 50,000 is ~50 MB); past the bound the OLDEST are dropped, counted in
+# `dropped`, logged, and shown on /health. Sized for minutes of a busy gateway's traffic.
+MAX_BACKLOG = 50_000
+MAX_BACKOFF = 5.0  # seconds between retries while the database is away
+STOP_RETRY_SECONDS = 5.0  # at stop, how long rows wait for a database that is away
 
 
 class UsageWriter:
-    """One thread, one connection, batched commits. `put` is safe from the event loop."""
+    """One thread, one connection (through gateway.storage), batched commits. `put` is safe
+    from the event loop and never blocks."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, database: Database | Path, storage: Storage | None = None) -> None:
+        if isinstance(database, Path):
+            database = Database.sqlite(database)
+        self.database = database
+        self.storage: Storage = storage or open_storage(database)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self.written = 0
         self.failed = 0
+        self.dropped = 0  # oldest rows dropped because the backlog passed MAX_BACKLOG
         self.queued = 0  # records put so far (gateway.spend numbers its entries with it)
         self.done = 0  # records committed or given up on, in queue order
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
+        self.max_backlog = MAX_BACKLOG
+
         # called in this thread with each batch once written: metrics, access log, traces
         # (gateway.metrics, gateway.accesslog, gateway.tracing), so they cost the event loop nothing
         self.observers: list[Callable[[list[UsageRecord]], None]] = []
 
     def queue_depth(self) -> int:
-        return self._queue.qsize()
+        """Records waiting to be written (queued, or held while the database is away)."""
+        return self.backlog
 
     def _observe(self, records: list[UsageRecord]) -> None:
         for observer in self.observers:
@@ -259,9 +276,19 @@ class UsageWriter:
             except Exception:  # an observer's bug must never cost a row
                 log.exception("usage observer %r failed on %d records", observer, len(records))
 
+    @property
+    def backlog(self) -> int:
+        return self.queued - self.done
+
     def start(self) -> None:
-        conn = db.connect(self.path)  # fail now, loudly, if the file cannot be created
-        self._thread = threading.Thread(target=self._run, args=(conn,), name="ekai-usage", daemon=True)
+        try:
+            self.storage.open()  # fail now, loudly, if the file cannot be created
+        except Exception as exc:
+            if not self.storage.transient(exc):
+                raise
+            self._error(exc)  # PostgreSQL away: the thread keeps retrying; rows wait
+            log.warning("usage database unavailable at start, will retry: %s", exc)
+        self._thread = threading.Thread(target=self._run, name="ekai-usage", daemon=True)
         self._thread.start()
 
     def put(self, record: UsageRecord) -> None:
@@ -277,53 +304,104 @@ class UsageWriter:
         self._thread.join(timeout)
         self._thread = None
 
-    def _run(self, conn: sqlite3.Connection) -> None:
-        stopping = False
-        while not stopping:
-            item = self._queue.get()  # idle until a record comes
-            if item is _STOP:
-                break
-            # Let records gather for FLUSH_SECONDS without blocking in get(): a thread blocked in
-            # get() is woken, and takes the GIL from the event loop, once per record.
-            self._stopping.wait(FLUSH_SECONDS)
-            batches, rows = [], [item]
-            while True:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                    break
-                rows.append(item)
-                if len(rows) >= BATCH:
-                    batches.append(rows)
-                    rows = []
-            batches.append(rows)
-            for batch in batches:
-                if not batch:
-                    continue
-                try:
-                    self._write(conn, batch)
-                except Exception:  # never let the thread die: log, count, go on
-                    log.exception("usage batch of %d rows lost", len(batch))
-                    self.failed += len(batch)
-                self.done += len(batch)
-                self._observe(batch)
-        leftover = []
-        while True:  # drain anything queued after the stop marker
+    def status(self) -> dict[str, Any]:
+        """For /health: what was written, what waits, what was lost and why."""
+        return {
+            "database": str(self.database),  # a URL's password shows as ***
+            "backend": self.database.kind,
+            "rows_written": self.written,
+            "rows_failed": self.failed,
+            "rows_dropped": self.dropped,
+            "backlog": self.backlog,
+            "max_backlog": self.max_backlog,
+            "last_error": self.last_error,
+            "last_error_at": iso_ms(self.last_error_at) if self.last_error_at else None,
+        }
+
+    def _error(self, exc: BaseException) -> None:
+        text = str(exc).strip().splitlines()
+        self.last_error = f"{type(exc).__name__}: {text[0] if text else ''}"
+        self.last_error_at = time.time()
+
+    def _drain(self, pending: deque[Any]) -> bool:
+        """Move everything queued into `pending`; True when the stop marker was seen."""
+        stop = False
+        while True:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                break
-            if item is not _STOP:
-                leftover.append(item)
-        if leftover:
-            self._write(conn, leftover)
-            self._observe(leftover)
-        conn.close()
+                return stop
+            if item is _STOP:
+                stop = True
+            else:
+                pending.append(item)
 
-    def _write(self, conn: sqlite3.Connection, records: list[UsageRecord]) -> None:
+    def _trim(self, pending: deque[Any]) -> None:
+        over = len(pending) - self.max_backlog
+        if over > 0:
+            dropped = [pending.popleft() for _ in range(over)]
+            self._observe(dropped)  # metrics and the access log still see those requests
+            self.dropped += over
+            self.done += over
+            log.error(
+                "usage backlog over %d rows (database away: %s): dropped the %d oldest "
+                "(%d dropped so far)", self.max_backlog, self.last_error, over, self.dropped,
+            )
+
+    def _run(self) -> None:
+        pending: deque[Any] = deque()
+        stopping = False
+        backoff = 0.0
+        stop_deadline = 0.0
+        while True:
+            if not pending and not stopping:
+                item = self._queue.get()  # idle until a record comes
+                if item is _STOP:
+                    stopping = True
+                else:
+                    pending.append(item)
+                    # Let records gather for FLUSH_SECONDS without blocking in get(): a thread
+                    # blocked in get() is woken, and takes the GIL from the event loop, per record.
+                    self._stopping.wait(FLUSH_SECONDS)
+            if self._drain(pending):
+                stopping = True
+            self._trim(pending)
+            if not pending:
+                if stopping:
+                    break
+                continue
+            batch = [pending.popleft() for _ in range(min(BATCH, len(pending)))]
+            try:
+                written = self._write(batch)
+            except Exception:  # never let the thread die: log, count, go on
+                log.exception("usage batch of %d rows lost", len(batch))
+                self.failed += len(batch)
+                written = True
+            if written:
+                self.done += len(batch)
+                self._observe(batch)
+                backoff = 0.0
+                continue
+            pending.extendleft(reversed(batch))  # the server is away: keep them, oldest first
+            if stopping:
+                stop_deadline = stop_deadline or time.monotonic() + STOP_RETRY_SECONDS
+                if time.monotonic() >= stop_deadline:
+                    log.error("stopping with %d usage rows not written: %s", len(pending), self.last_error)
+                    self.failed += len(pending)
+                    self.done += len(pending)
+                    self._observe(list(pending))
+                    break
+            backoff = min(max(backoff * 2, 0.1), MAX_BACKOFF)
+            if stopping:
+                time.sleep(min(backoff, 0.5))
+            else:
+                self._stopping.wait(backoff)
+        self.storage.close()
+
+    def _write(self, records: list[UsageRecord]) -> bool:
+        """Write `records`; False when the database is away (the caller keeps them and retries).
+        Rows that cannot be built, or that a working database refuses 5 times, are counted in
+        `failed` (True: done with them)."""
         rows = []
         for record in records:
             try:
@@ -332,21 +410,22 @@ class UsageWriter:
                 log.exception("usage row for %s could not be built; skipped", record.request_id)
                 self.failed += 1
         if not rows:
-            return
+            return True
         for attempt in range(5):
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                conn.executemany(_INSERT, rows)
-                conn.execute("COMMIT")
+                self.storage.write(rows)
                 self.written += len(rows)
-                return
-            except sqlite3.Error as exc:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
+                return True
+            except Exception as exc:
+                self._error(exc)
+                if self.storage.transient(exc):
+                    log.warning("usage database away, %d rows wait: %s", self.backlog, self.last_error)
+                    return False
                 log.warning("usage write failed (attempt %d): %s", attempt + 1, exc)
                 time.sleep(0.1 * (attempt + 1))
         self.failed += len(rows)
         log.error("dropped %d usage rows after 5 failed writes", len(rows))
+        return True
 
 
 def dumps(obj: Any) -> str:

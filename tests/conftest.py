@@ -11,6 +11,7 @@ import pytest
 
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import Gateway
+from tests.pg import pg_url  # noqa: F401 (fixture: a fresh PostgreSQL database, or a skip)
 
 KEYS = {
     "ANTHROPIC_API_KEY": "test-anthropic-key-0001",

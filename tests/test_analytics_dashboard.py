@@ -166,7 +166,7 @@ def test_app_run_with_a_period_that_holds_nothing(
 
 def test_parse_args_ignores_what_it_does_not_know() -> None:
     args = parse_args(["--db", "x.db", "--unknown", "1"])
-    assert (args.db, args.config, args.period) == (Path("x.db"), None, "30d")
+    assert (args.db, args.config, args.period) == ("x.db", None, "30d")  # a file or a postgresql:// URL
     assert (args.cache, args.no_cache) == (None, False)
     assert parse_args(["--no-cache"]).no_cache
     assert parse_args(["--period", "all"]).period == "all"

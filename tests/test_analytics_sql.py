@@ -194,7 +194,7 @@ def test_a_missing_extension_names_the_pip_command(
     db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(duck.EXTENSION_DIR_ENV, str(tmp_path / "empty-extension-dir"))
-    monkeypatch.setattr(duck, "wheel_extension_file", lambda version=None: None)
+    monkeypatch.setattr(duck, "wheel_extension_file", lambda *a, **k: None)
     code, _, err = run("SELECT 1", db)
     assert code == 1
     assert err.count("\n") == 1
@@ -211,7 +211,7 @@ def test_the_extension_is_installed_from_the_wheel_once(
     installed = list(target.rglob("sqlite_scanner.duckdb_extension"))
     assert len(installed) == 1 and f"v{duckdb.__version__}" in str(installed[0])
     # from now on the wheel is not needed
-    monkeypatch.setattr(duck, "wheel_extension_file", lambda version=None: None)
+    monkeypatch.setattr(duck, "wheel_extension_file", lambda *a, **k: None)
     assert run("SELECT count(*) FROM usage", db)[0] == 0
 
 
@@ -255,7 +255,7 @@ def test_a_damaged_installed_extension_falls_back_to_the_wheel(
     assert duck._installed(con)
     con.close()
     assert run("SELECT count(*) AS n FROM usage", db, fmt="csv")[1] == "n\n8\n"
-    monkeypatch.setattr(duck, "wheel_extension_file", lambda version=None: None)
+    monkeypatch.setattr(duck, "wheel_extension_file", lambda *a, **k: None)
     code, _, err = run("SELECT 1", db)
     assert code == 1 and "pip install duckdb-extension-sqlite-scanner" in err
     assert err.count("\n") == 1

@@ -35,7 +35,7 @@ def test_the_shipped_config_is_valid():
     assert cfg.port == 3001 and cfg.host == "127.0.0.1"
     assert list(cfg.providers) == ["anthropic", "openai", "xai", "openrouter"]
     assert cfg.prices["anthropic"]["claude-sonnet-4-6"].price.base.input == Decimal("3")
-    assert cfg.database.name == "usage.db"
+    assert cfg.database.file.name == "usage.db"
 
 
 def test_defaults_and_keys_from_environment(tmp_path):
@@ -43,7 +43,7 @@ def test_defaults_and_keys_from_environment(tmp_path):
     assert cfg.providers["openai"].usable and not cfg.providers["anthropic"].usable
     assert "sk-x" not in repr(cfg.providers["openai"])  # the key is never printed
     assert cfg.pins == (("grok-*", ("xai",)),)
-    assert cfg.database == (tmp_path / "usage.db").resolve()
+    assert cfg.database.file == (tmp_path / "usage.db").resolve()
     assert cfg.aliases == {"mini": "gpt-4o-mini"}
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from gateway import db
 from gateway.config import load_config
+from gateway.database import Database
 from gateway.limits import Calendar, Clock, KeyPolicy
 from gateway.ratelimit import KeyWindow, Refused
 from gateway.spend import TOTAL, SpendBook
@@ -109,6 +110,30 @@ def test_rpm_is_exact_over_a_rolling_minute(tmp_path):
     assert w.current(p, t0 + 69) == (3, 0)
 
 
+def test_other_instances_counts_take_their_share_of_the_limits(tmp_path):
+    """gateway.shared_limits passes the other instances' (requests, tokens) in the window."""
+    w = KeyWindow(tmp_path / "k")
+    p = KeyPolicy.build("k", None, 5, None, None)
+    t0 = 1_000_000.0
+    w.admit(p, t0, (3, 0))
+    w.admit(p, t0 + 10, (3, 0))
+    with pytest.raises(Refused) as e:  # 2 here + 3 elsewhere = 5
+        w.admit(p, t0 + 20, (3, 0))
+    assert e.value.retry_after == 40  # this machine's 2nd most recent slot (t0) frees at t0 + 60
+    w.admit(p, t0 + 20, (2, 0))  # one fewer elsewhere: room again
+    with pytest.raises(Refused) as e:
+        w.admit(p, t0 + 21, (5, 0))  # the others alone fill it
+    assert e.value.retry_after >= 1
+    assert w.per_second(t0 + 21) == [(int(t0), 1, 0), (int(t0) + 10, 1, 0), (int(t0) + 20, 1, 0)]
+    tpm = KeyPolicy.build("t", None, None, 1000, None)
+    wt = KeyWindow(tmp_path / "t")
+    wt.add_tokens(400, t0)
+    wt.admit(tpm, t0 + 1, (0, 500))  # 900 < 1000
+    with pytest.raises(Refused):
+        wt.admit(tpm, t0 + 1, (0, 600))  # 1000: at the limit
+    assert wt.per_second(t0 + 1) == [(int(t0), 0, 400)]
+
+
 def test_rpm_is_shared_by_every_open_handle_of_the_file(tmp_path):
     """Two handles = two workers: together they never admit more than rpm."""
     a, b = KeyWindow(tmp_path / "k"), KeyWindow(tmp_path / "k")
@@ -183,7 +208,7 @@ def test_spend_is_seeded_from_the_month_then_reconciled_by_id(tmp_path: Path):
     _row(conn, "e", "2026-12-06T11:00:00.000Z", "ci", None)
     now = datetime(2026, 12, 6, 12, tzinfo=UTC).timestamp()
     done = [0]
-    book = SpendBook(tmp_path / "u.db", lambda: now, lambda: done[0])
+    book = SpendBook(Database.sqlite(tmp_path / "u.db"), lambda: now, lambda: done[0])
     asyncio.run(book.reconcile())
     assert book.spent_day("2026-12-06", "ci") == 20 and book.spent_month("2026-12", "ci") == 120
     assert book.spent_day("2026-12-06", TOTAL) == 23 and book.spent_month("2026-12", None) == 3

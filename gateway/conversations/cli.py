@@ -12,18 +12,26 @@ from pathlib import Path
 
 import orjson
 
-from gateway.conversations.store import NotFound, SQLiteStore
+from gateway.conversations.store import NotFound, SQLiteStore, open_store
+from gateway.database import Database
+from gateway.storage import StorageUnavailable
 
 
 def _when(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
 
 
-def run(action: str, conversation_id: str | None, database: Path, key: str | None) -> int:
-    if not database.exists():
+def run(action: str, conversation_id: str | None, database: Database | Path, key: str | None) -> int:
+    if isinstance(database, Path):
+        database = Database.sqlite(database)
+    if not database.is_postgres and not database.file.exists():
         print(f"ekai conversations: no database at {database}", file=sys.stderr)
         return 1
-    store = SQLiteStore(database)
+    try:
+        store = SQLiteStore(database.file) if not database.is_postgres else open_store(database)
+    except StorageUnavailable as exc:
+        print(f"ekai conversations: {exc}", file=sys.stderr)
+        return 1
     try:
         if action == "list":
             rows = store.list_conversations(key, any_owner=key is None)

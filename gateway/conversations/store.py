@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import orjson
 
 from gateway import db
+from gateway.database import Database
 
 DDL = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -323,7 +324,13 @@ class SQLiteStore:
             self._conn.close()
 
 
-def open_store(database: str | Path) -> ConversationStore:
-    """The store for a config's database (today always SQLite: usage.database)."""
-    db.connect(database).close()  # the usage table first, so the file has its usual schema
-    return SQLiteStore(database)
+def open_store(database: Database | str | Path) -> ConversationStore:
+    """The store for a config's database: SQLite (the usage file) or PostgreSQL
+    (gateway.conversations.pg_store, usage.database a postgresql:// URL)."""
+    if isinstance(database, Database) and database.is_postgres:
+        from gateway.conversations.pg_store import PostgresStore
+
+        return PostgresStore(database)
+    path = database.file if isinstance(database, Database) else database
+    db.connect(path).close()  # the usage table first, so the file has its usual schema
+    return SQLiteStore(path)
