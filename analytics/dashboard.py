@@ -549,13 +549,19 @@ def _(con, config_path, now):
         f"`{config_path}`; a key without one shows its spend only."
     )
     _problems = (
-        [mo.callout(mo.md("Budget values skipped: " + "; ".join(key_budgets.problems)),
+        [mo.callout(mo.md("Budget settings not read: " + "; ".join(key_budgets.problems)),
                     kind="warn")]
         if key_budgets.problems else []
     )  # fmt: skip
     if not key_budgets.found:
-        _panel = mo.md(
-            f"{_title}\n\nNo gateway keys or budgets: `{config_path}` has no `auth` section."
+        _panel = mo.vstack(
+            [
+                mo.md(
+                    f"{_title}\n\nNo gateway keys or budgets: `{config_path}` has no `auth` "
+                    "section."
+                ),
+                *_problems,
+            ]
         )
     else:
         _pct = lambda v: "" if v is None else f"{v:.1%}"  # noqa: E731

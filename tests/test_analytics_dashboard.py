@@ -271,3 +271,13 @@ def test_export_budget_panel(with_budgets: tuple[Path, datetime], tmp_path: Path
     done, html = export(tmp_path, "--config", str(config))
     assert done.returncode == 0, done.stderr
     assert "Spend per key against its budget" in html and "whole gateway" in html
+
+
+def test_app_run_budget_panel_with_a_bad_budget(
+    with_budgets: tuple[Path, datetime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, _ = with_budgets
+    config.write_text(config.read_text().replace("daily_usd: 10", "daily_usd: ten"))
+    defs = run_app(monkeypatch, "--config", str(config), "--period", "all")
+    assert defs["key_budgets"].problems == ("ekai.yaml:6: auth.budget.daily_usd: must be a number, got 'ten'",)
+    assert list(defs["budget_table"]["key"]) == ["laptop", "ci"]  # the rest still shown
