@@ -51,6 +51,7 @@ with app.setup:
 
     from analytics import duck
     from analytics import queries as q
+    from analytics.budgets import budget_rows, load_budgets
     from analytics.prices import load_prices, price_files
 
     PERIODS = {
@@ -536,6 +537,85 @@ def _(con, selected):
         ]
     )
     return by_client, by_key, by_model, by_provider
+
+
+@app.cell(hide_code=True)
+def _(con, config_path, now):
+    # The UTC day and month containing now, whatever the period filter: the gateway's windows.
+    key_budgets = load_budgets(config_path)
+    budget_table = budget_rows(q.key_spend(con, now), key_budgets)
+    _title = "### Spend per key against its budget"
+    _caption = (
+        f"Today ({now:%Y-%m-%d}) and this month ({now:%Y-%m}) in UTC, the windows the gateway "
+        "enforces, whatever the period selected above. Budgets from `auth` in "
+        f"`{config_path}`; a key without one shows its spend only."
+    )
+    _problems = (
+        [mo.callout(mo.md("Budget settings not read: " + "; ".join(key_budgets.problems)),
+                    kind="warn")]
+        if key_budgets.problems else []
+    )  # fmt: skip
+    if not key_budgets.found:
+        _panel = mo.vstack(
+            [
+                mo.md(
+                    f"{_title}\n\nNo gateway keys or budgets: `{config_path}` has no `auth` "
+                    "section."
+                ),
+                *_problems,
+            ]
+        )
+    else:
+        _pct = lambda v: "" if v is None else f"{v:.1%}"  # noqa: E731
+        _table = mo.ui.table(
+            budget_table.drop("today_pico", "month_pico"),
+            selection=None,
+            page_size=10,
+            show_column_summaries=False,
+            format_mapping={
+                "today_usd": money,
+                "month_usd": money,
+                "daily_budget_usd": lambda v: "" if v is None else money(v),
+                "monthly_budget_usd": lambda v: "" if v is None else money(v),
+                "daily_used": _pct,
+                "monthly_used": _pct,
+            },
+        )
+        _long = (
+            budget_table.unpivot(
+                index="key", on=["daily_used", "monthly_used"], variable_name="window",
+                value_name="used",
+            )
+            .drop_nulls("used")
+            .with_columns(pl.col("window").replace_strict(
+                {"daily_used": "today", "monthly_used": "this month"}))
+        )  # fmt: skip
+        _items = [mo.md(f"{_title}\n\n{_caption}"), *_problems, _table]
+        if _long.height:
+            _bars = (
+                alt.Chart(_long)
+                .mark_bar()
+                .encode(
+                    y=alt.Y("key:N", title=None, sort=list(budget_table["key"])),
+                    yOffset=alt.YOffset("window:N"),
+                    x=alt.X("used:Q", title="share of budget used", axis=alt.Axis(format="%")),
+                    color=alt.Color("window:N", title="window"),
+                    tooltip=["key:N", "window:N", alt.Tooltip("used:Q", format=".1%")],
+                )
+            )
+            _limit = alt.Chart(pl.DataFrame({"x": [1.0]})).mark_rule(color="#c00").encode(
+                x="x:Q"
+            )
+            _items.append(
+                chart(
+                    (_bars + _limit).properties(
+                        width="container", height=max(80, 40 * _long["key"].n_unique())
+                    )
+                )
+            )
+        _panel = mo.vstack(_items)
+    _panel
+    return budget_table, key_budgets
 
 
 @app.cell(hide_code=True)

@@ -317,6 +317,7 @@ SNAPSHOT_COLUMNS: dict[str, str] = {
     "client_version": "VARCHAR",
     "agent": "VARCHAR",
     "tags": "VARCHAR",
+    "cost_pico_usd": "BIGINT",  # exact spend, for the budget panel (sums without rounding)
 }
 
 

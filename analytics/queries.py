@@ -33,6 +33,8 @@ from typing import Any, Literal, NamedTuple
 import duckdb
 import polars as pl
 
+from gateway.limits import Calendar
+
 Bucket = Literal["hour", "day"]
 Split = Literal["provider", "model", "key", "client"]
 
@@ -667,4 +669,41 @@ def session_breakdown(con: duckdb.DuckDBPyConnection, session_id: str) -> pl.Dat
         ORDER BY spend_usd DESC, requests DESC, model, agent
         """,
         {"session": session_id},
+    )
+
+
+# --- spend against budgets --------------------------------------------------------------------
+
+
+def key_spend(con: duckdb.DuckDBPyConnection, now: datetime) -> pl.DataFrame:
+    """Each key's exact spend (integer pico-USD) in the UTC day and the UTC month `now` is in.
+
+    The windows are gateway.spend's: a row counts toward the day and the month its `ts` (the
+    request start) falls in, `cost_pico_usd` summed exactly (NULL, an unknown price, counts
+    nothing). Independent of the dashboard's filters. Columns: key (NO_KEY for requests without
+    one), today_pico, month_pico; ordered by month_pico, largest first.
+    """
+    now = _utc_naive(now) or now
+    cal = Calendar.at(now.replace(tzinfo=UTC).timestamp())
+    day_start = datetime.fromisoformat(cal.day)
+    month_start = datetime.fromisoformat(f"{cal.month}-01")
+    params: Params = {
+        "day_start": day_start,
+        "day_end": datetime.fromtimestamp(cal.day_ends, UTC).replace(tzinfo=None),
+        "month_start": month_start,
+        "month_end": datetime.fromtimestamp(cal.month_ends, UTC).replace(tzinfo=None),
+    }
+    return _frame(
+        con,
+        f"""
+        SELECT coalesce(api_key_name, '{NO_KEY}') AS key,
+               coalesce(sum(cost_pico_usd) FILTER (
+                   WHERE {TS} >= $day_start AND {TS} < $day_end), 0)::BIGINT AS today_pico,
+               coalesce(sum(cost_pico_usd), 0)::BIGINT AS month_pico
+        FROM usage
+        WHERE {TS} >= $month_start AND {TS} < $month_end
+        GROUP BY 1
+        ORDER BY month_pico DESC, key
+        """,
+        params,
     )

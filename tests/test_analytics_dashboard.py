@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -21,7 +21,7 @@ from analytics.dashboard import (
     period_bounds,
     pick_bucket,
 )
-from tests.analytics_fixtures import KNOWN, write_config, write_usage
+from tests.analytics_fixtures import KNOWN, row, write_config, write_usage
 from tests.analytics_sessions_fixtures import SESSIONS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,3 +203,81 @@ def test_number_formats() -> None:
     assert cell_format("input_tokens", pl.Int64)(1234567.0) == "1,234,567"
     assert cell_format("status", pl.Int64) is None
     assert cell_format("model", pl.String) is None
+
+
+# --- spend per key against its budget ---------------------------------------------------------
+
+
+@pytest.fixture
+def with_budgets(tmp_path: Path) -> tuple[Path, datetime]:
+    """An ekai.yaml with keys and budgets (their env vars unset), naming a database with spend
+    today, earlier this month (when today is not the 1st) and last month."""
+    now = datetime.now(UTC)
+    today = now.strftime("%Y-%m-%d")
+    month_start = now.replace(day=1).strftime("%Y-%m-%d")
+    last_month = (now.replace(day=1) - timedelta(days=1)).strftime("%Y-%m-%d")
+    rows = [
+        row(f"{today}T00:00:00.000Z", api_key_name="ci", cost_pico_usd=1_250_000_000_000),
+        row(f"{today}T00:00:00.001Z", api_key_name="laptop", cost_pico_usd=70_000_000_000),
+        row(f"{month_start}T00:00:00.000Z", api_key_name="ci", cost_pico_usd=2_000_000_000_000),
+        row(f"{last_month}T23:59:59.999Z", api_key_name="ci", cost_pico_usd=9_000_000_000_000),
+    ]
+    write_usage(tmp_path / "usage.db", rows)
+    config = tmp_path / "ekai.yaml"
+    config.write_text(
+        "usage: {database: usage.db}\n"
+        "auth:\n"
+        "  keys:\n"
+        "    laptop: EKAI_KEY_LAPTOP_UNSET\n"
+        "    ci: {env: EKAI_KEY_CI_UNSET, budget: {daily_usd: 5, monthly_usd: 20}}\n"
+        "  budget: {daily_usd: 10}\n",
+        encoding="utf-8",
+    )
+    return config, now
+
+
+def test_app_run_budget_panel(
+    with_budgets: tuple[Path, datetime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, written = with_budgets
+    # the period filter does not matter: the panel is today / this month whatever it selects
+    defs = run_app(monkeypatch, "--config", str(config), "--period", "24h")
+    if defs["now"].date() != written.date():
+        pytest.skip("the UTC day changed between writing the rows and running the dashboard")
+    first = written.day == 1  # then the month-start row is today's too
+    table = {r["key"]: r for r in defs["budget_table"].to_dicts()}
+    assert list(table) == ["laptop", "ci", "(whole gateway)"]
+    ci, laptop, total = table["ci"], table["laptop"], table["(whole gateway)"]
+    assert ci["today_usd"] == pytest.approx(3.25 if first else 1.25)
+    assert ci["daily_used"] == pytest.approx((3.25 if first else 1.25) / 5)
+    assert ci["month_usd"] == pytest.approx(3.25)
+    assert ci["monthly_used"] == pytest.approx(3.25 / 20)
+    assert laptop["today_usd"] == pytest.approx(0.07) and laptop["daily_used"] is None
+    assert total["today_pico"] == (3_320_000_000_000 if first else 1_320_000_000_000)
+    assert total["daily_used"] == pytest.approx(total["today_pico"] / 1e13)
+    assert total["monthly_budget_usd"] is None
+
+
+def test_app_run_budget_panel_without_auth(
+    populated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    defs = run_app(monkeypatch, "--config", str(populated), "--period", "all")
+    assert not defs["key_budgets"].found
+    assert defs["budget_table"].height == 0
+
+
+def test_export_budget_panel(with_budgets: tuple[Path, datetime], tmp_path: Path) -> None:
+    config, _ = with_budgets
+    done, html = export(tmp_path, "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    assert "Spend per key against its budget" in html and "whole gateway" in html
+
+
+def test_app_run_budget_panel_with_a_bad_budget(
+    with_budgets: tuple[Path, datetime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, _ = with_budgets
+    config.write_text(config.read_text().replace("daily_usd: 10", "daily_usd: ten"))
+    defs = run_app(monkeypatch, "--config", str(config), "--period", "all")
+    assert defs["key_budgets"].problems == ("ekai.yaml:6: auth.budget.daily_usd: must be a number, got 'ten'",)
+    assert list(defs["budget_table"]["key"]) == ["laptop", "ci"]  # the rest still shown
