@@ -23,6 +23,7 @@ always one line.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any, TextIO
 
@@ -68,13 +69,16 @@ def fields(r: Any) -> dict[str, Any]:
     }
 
 
+_PLAIN = re.compile(r'[^\s"\\=]+')  # a value written as it is; anything else becomes a JSON string
+
+
 def _word(value: Any) -> str:
     if value is None:
         return "-"
-    text = str(value)
-    if not text or any(c in text for c in ' "\\=') or not text.isprintable():
-        return orjson.dumps(text).decode()
-    return text
+    text = value if type(value) is str else str(value)
+    if _PLAIN.fullmatch(text) and text.isprintable():
+        return text
+    return orjson.dumps(text).decode()
 
 
 def text_line(f: dict[str, Any]) -> str:
@@ -86,7 +90,8 @@ def text_line(f: dict[str, Any]) -> str:
         f["ts"], f["request_id"], f["client_format"], str(f["status"]), _word(f["model"]), "->", served,
         f"in={f['input']}", f"cache_read={f['cache_read']}", f"cache_write={f['cache_write']}",
         f"out={f['output']}", f"reasoning={f['reasoning']}", f"cost={cost}",
-        f"ms={_word(f['ms'])}", f"ttfb_ms={_word(f['ttfb_ms'])}",
+        f"ms={'-' if f['ms'] is None else f['ms']}",
+        f"ttfb_ms={'-' if f['ttfb_ms'] is None else f['ttfb_ms']}",
     ]
     parts += [f"{name}={_word(f[name])}" for name in _OPTIONAL if f[name] is not None]
     return " ".join(parts) + "\n"

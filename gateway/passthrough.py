@@ -20,6 +20,7 @@ client API's error shape (`VerbatimUpstreamError`): Claude Code's retry logic re
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -33,13 +34,20 @@ from gateway.health import retry_after_seconds
 _ALWAYS_BACK = ("retry-after-ms", "x-should-retry", "request-id")
 
 
-def _matches(name: str, rules: tuple[str, ...]) -> bool:
+@functools.lru_cache(maxsize=64)
+def _compiled(rules: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
     """A rule ending in '-' is a prefix (an open list: `anthropic-`); any other, a whole name."""
-    return any(name.startswith(rule) if rule.endswith("-") else name == rule for rule in rules)
+    return frozenset(r for r in rules if not r.endswith("-")), tuple(r for r in rules if r.endswith("-"))
+
+
+def _matches(name: str, rules: tuple[str, ...]) -> bool:
+    exact, prefixes = _compiled(rules)
+    return name in exact or (bool(prefixes) and name.startswith(prefixes))
 
 
 # every header some format may pass upstream: collected once per request, whatever the provider
 _ANY_PASS = tuple(dict.fromkeys(rule for m in formats.FORMATS.values() for rule in m.PASS_HEADERS))
+_ANY_EXACT, _ANY_PREFIXES = _compiled(_ANY_PASS)
 
 
 def client_headers(headers: Any) -> dict[str, str]:
@@ -47,7 +55,7 @@ def client_headers(headers: Any) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in headers.items():
         lower = name.lower()
-        if _matches(lower, _ANY_PASS):
+        if lower in _ANY_EXACT or lower.startswith(_ANY_PREFIXES):
             out[lower] = f"{out[lower]},{value}" if lower in out else value
     return out
 
