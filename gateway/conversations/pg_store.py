@@ -20,10 +20,11 @@ import psycopg
 from gateway import db
 from gateway.conversations.store import (
     DDL,
-    MAX_CHAIN,
     ConversationInfo,
     NotFound,
+    ResponseReads,
     StoredResponse,
+    stored_response,
 )
 from gateway.database import Database
 from gateway.storage import pg_connect
@@ -31,7 +32,7 @@ from gateway.storage import pg_connect
 _COLUMNS = "id, owner, created, previous_response_id, provider, native, response, input"
 
 
-class PostgresStore:
+class PostgresStore(ResponseReads):
     def __init__(self, database: Database) -> None:
         self._conn: psycopg.Connection[Any] = pg_connect(database)
         with self._conn.transaction():
@@ -142,28 +143,7 @@ class PostgresStore:
             f"SELECT {_COLUMNS} FROM stored_responses WHERE id = %s AND owner IS NOT DISTINCT FROM %s",
             (response_id, owner),
         ).fetchone()
-        if row is None:
-            raise NotFound(response_id)
-        return StoredResponse(
-            row[0], row[1], row[2], row[3], row[4], bool(row[5]), orjson.loads(row[6]), orjson.loads(row[7])
-        )
-
-    def get_response(self, response_id: str, owner: str | None) -> StoredResponse:
-        with self._lock:
-            return self._get(response_id, owner)
-
-    def response_chain(self, response_id: str, owner: str | None) -> list[StoredResponse]:
-        chain: list[StoredResponse] = []
-        seen: set[str] = set()
-        with self._lock:
-            current: str | None = response_id
-            while current is not None and current not in seen and len(chain) < MAX_CHAIN:
-                seen.add(current)
-                stored = self._get(current, owner)
-                chain.append(stored)
-                current = stored.previous_response_id
-        chain.reverse()
-        return chain
+        return stored_response(row, response_id)
 
     def holds_response(self, response_id: str) -> bool:
         with self._lock:

@@ -134,7 +134,43 @@ class ConversationStore(Protocol):
 MAX_CHAIN = 1000  # previous_response_id links followed at most
 
 
-class SQLiteStore:
+def stored_response(row: Any, response_id: str) -> StoredResponse:
+    """A `stored_responses` row (id, owner, created, previous_response_id, provider, native,
+    response, input) as a StoredResponse; NotFound for no row. Shared by both stores."""
+    if row is None:
+        raise NotFound(response_id)
+    return StoredResponse(
+        row[0], row[1], row[2], row[3], row[4], bool(row[5]), orjson.loads(row[6]), orjson.loads(row[7])
+    )
+
+
+class ResponseReads:
+    """What both stores do the same way on top of their own `_get` (one row, under `_lock`)."""
+
+    _lock: threading.Lock
+
+    def _get(self, response_id: str, owner: str | None) -> StoredResponse:
+        raise NotImplementedError
+
+    def get_response(self, response_id: str, owner: str | None) -> StoredResponse:
+        with self._lock:
+            return self._get(response_id, owner)
+
+    def response_chain(self, response_id: str, owner: str | None) -> list[StoredResponse]:
+        chain: list[StoredResponse] = []
+        seen: set[str] = set()
+        with self._lock:
+            current: str | None = response_id
+            while current is not None and current not in seen and len(chain) < MAX_CHAIN:
+                seen.add(current)
+                stored = self._get(current, owner)
+                chain.append(stored)
+                current = stored.previous_response_id
+        chain.reverse()
+        return chain
+
+
+class SQLiteStore(ResponseReads):
     """The store on a SQLite file (the usage database). One connection, used by one thread at a
     time (a lock guards it, so the CLI and tests may call from anywhere)."""
 
@@ -259,28 +295,7 @@ class SQLiteStore:
             "FROM stored_responses WHERE id = ? AND owner IS ?",
             (response_id, owner),
         ).fetchone()
-        if row is None:
-            raise NotFound(response_id)
-        return StoredResponse(
-            row[0], row[1], row[2], row[3], row[4], bool(row[5]), orjson.loads(row[6]), orjson.loads(row[7])
-        )
-
-    def get_response(self, response_id: str, owner: str | None) -> StoredResponse:
-        with self._lock:
-            return self._get(response_id, owner)
-
-    def response_chain(self, response_id: str, owner: str | None) -> list[StoredResponse]:
-        chain: list[StoredResponse] = []
-        seen: set[str] = set()
-        with self._lock:
-            current: str | None = response_id
-            while current is not None and current not in seen and len(chain) < MAX_CHAIN:
-                seen.add(current)
-                stored = self._get(current, owner)
-                chain.append(stored)
-                current = stored.previous_response_id
-        chain.reverse()
-        return chain
+        return stored_response(row, response_id)
 
     def holds_response(self, response_id: str) -> bool:
         with self._lock:
