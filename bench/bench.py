@@ -319,6 +319,19 @@ LIMITS_YAML = {
         '      models: ["gpt-*", "claude-*", "o*"]\n'
         "  budget: {daily_usd: 1000000, monthly_usd: 10000000}\n"
     ),
+    # one part of `on` each, to tell which check costs what
+    "budget": (
+        "auth:\n  keys:\n    bench:\n      env: EKAI_BENCH_GATEWAY_KEY\n"
+        "      budget: {daily_usd: 1000000, monthly_usd: 10000000}\n"
+    ),
+    "rate": (
+        "auth:\n  keys:\n    bench:\n      env: EKAI_BENCH_GATEWAY_KEY\n"
+        "      limits: {rpm: 1000000, tpm: 1000000000000}\n"
+    ),
+    "models": (
+        "auth:\n  keys:\n    bench:\n      env: EKAI_BENCH_GATEWAY_KEY\n"
+        '      models: ["gpt-*", "claude-*", "o*"]\n'
+    ),
 }
 
 
@@ -941,7 +954,8 @@ def main(argv: list[str] | None = None) -> int:
         choices=sorted(LIMITS_YAML),
         default="none",
         help="none (default); auth: one gateway key; on: that key with a budget, rpm, tpm and models "
-        "never reached, and a gateway budget (compare 'on' with 'auth' for the cost of the checks)",
+        "never reached, and a gateway budget (compare 'on' with 'auth' for the cost of the checks); "
+        "budget, rate, models: one part of 'on' each",
     )
     parser.add_argument(
         "--config-extra",

@@ -133,10 +133,11 @@ class Config:
     # routing.resolve's memo of (model, forced provider) -> Route; lives and dies with the snapshot
     routes: dict[tuple[str, str | None], Any] = field(default_factory=dict, compare=False, repr=False)
 
-    @property
-    def limited(self) -> bool:
-        """Whether any budget, rate limit or allowlist applies (the hot path's one test)."""
-        return bool(self.key_policies) or self.gateway_budget is not None
+    # whether any budget, rate limit or allowlist applies: the hot path's one test (set below)
+    limited: bool = field(init=False, default=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "limited", bool(self.key_policies) or self.gateway_budget is not None)
 
     @property
     def watched_files(self) -> tuple[Path, ...]:

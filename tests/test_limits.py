@@ -252,3 +252,35 @@ def test_the_cached_tpm_total_follows_tokens_added_within_the_second(tmp_path):
         b.admit(p, 101.0)
     assert e.value.retry_after == 58  # the 300 of second 99 leave at 159, leaving 300 < 500
     a.admit(p, 159.0)
+
+
+def test_a_window_held_by_another_process_is_waited_for(tmp_path):
+    """The lock is a real flock: while another process holds the key's file, an admission waits
+    (the GIL-keeping fast path only takes a free lock), and goes through once it is let go."""
+    import subprocess
+    import sys
+    import threading
+
+    window = KeyWindow(tmp_path / "k")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR); "
+         "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.readline()", str(tmp_path / "k")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        p = KeyPolicy.build("k", None, 4, None, None)
+        done = threading.Event()
+        admitting = threading.Thread(target=lambda: (window.admit(p, 500.0), done.set()))
+        admitting.start()
+        assert not done.wait(0.3), "admitted while another process held the window's lock"
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        admitting.join(10)
+        assert done.is_set()
+        assert window.current(p, 500.0)[0] == 1
+    finally:
+        holder.kill()
+        holder.wait()
+        window.close()
