@@ -31,6 +31,7 @@ from typing import Any
 
 from gateway import formats
 from gateway.database import Database
+from gateway.db import USAGE_COLUMNS
 from gateway.dialects import DIALECTS, Dialect
 from gateway.errors import GatewayError
 from gateway.identity import Who
@@ -231,6 +232,7 @@ class UsageRecord:
 
 
 _STOP = object()
+_REQUEST_ID = USAGE_COLUMNS.index("request_id")  # a row's request id, for the log
 
 # The bound of the backlog (rows queued and not yet written). While the database is away rows
 # wait in memory (~1 KB each: 50,000 is ~50 MB); past the bound the OLDEST are dropped, counted in
@@ -400,8 +402,9 @@ class UsageWriter:
 
     def _write(self, records: list[UsageRecord]) -> bool:
         """Write `records`; False when the database is away (the caller keeps them and retries).
-        Rows that cannot be built, or that a working database refuses 5 times, are counted in
-        `failed` (True: done with them)."""
+        Rows that cannot be built, or that a working database refuses, are counted in `failed`
+        (True: done with them). A batch the database refuses is written again row by row, so one
+        bad row costs only itself."""
         rows = []
         for record in records:
             try:
@@ -411,7 +414,7 @@ class UsageWriter:
                 self.failed += 1
         if not rows:
             return True
-        for attempt in range(5):
+        if len(rows) > 1:
             try:
                 self.storage.write(rows)
                 self.written += len(rows)
@@ -421,10 +424,24 @@ class UsageWriter:
                 if self.storage.transient(exc):
                     log.warning("usage database away, %d rows wait: %s", self.backlog, self.last_error)
                     return False
-                log.warning("usage write failed (attempt %d): %s", attempt + 1, exc)
-                time.sleep(0.1 * (attempt + 1))
-        self.failed += len(rows)
-        log.error("dropped %d usage rows after 5 failed writes", len(rows))
+                log.warning("usage batch of %d rows refused, writing them one by one: %s", len(rows), exc)
+        # one by one (request ids already written are skipped, so a retry after an outage is safe)
+        for row in rows:
+            for attempt in range(3):
+                try:
+                    self.storage.write([row])
+                    self.written += 1
+                    break
+                except Exception as exc:
+                    self._error(exc)
+                    if self.storage.transient(exc):
+                        log.warning("usage database away, %d rows wait: %s", self.backlog, self.last_error)
+                        return False
+                    log.warning("usage row %s refused (attempt %d): %s", row[_REQUEST_ID], attempt + 1, exc)
+                    time.sleep(0.1 * (attempt + 1))
+            else:
+                self.failed += 1
+                log.error("usage row %s dropped after 3 failed writes", row[_REQUEST_ID])
         return True
 
 

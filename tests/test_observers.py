@@ -12,6 +12,7 @@ from gateway import model_pages
 from gateway.accesslog import AccessLog
 from gateway.config import load_config
 from gateway.errors import ClientError
+from gateway.pricing import Tokens
 from gateway.usage import UsageRecord, UsageWriter
 from tests.conftest import KEYS, write_config
 
@@ -84,3 +85,19 @@ def test_anthropic_model_pages(cfg):
                 {"after_id": names[0], "before_id": names[1]}):
         with pytest.raises(ClientError):
             model_pages.anthropic_page(cfg, bad)
+
+
+def test_a_row_the_database_refuses_costs_only_itself(tmp_path):
+    """One record the database cannot store (a token count past 64 bits) in a batch of five: the
+    writer writes the batch again row by row, so the four good rows are kept."""
+    writer = UsageWriter(tmp_path / "usage.db")
+    records = [record(i) for i in range(5)]
+    records[2].tokens = Tokens(output=2**70)
+    writer.start()
+    for r in records:
+        writer.put(r)
+    writer.stop()
+    conn = sqlite3.connect(tmp_path / "usage.db")
+    ids = [row[0] for row in conn.execute("SELECT request_id FROM usage ORDER BY id")]
+    assert ids == ["req_obs_0", "req_obs_1", "req_obs_3", "req_obs_4"]
+    assert writer.failed == 1

@@ -397,3 +397,55 @@ def test_a_conversation_carries_on_across_instances(tmp_path, fake, pg_url):
     finally:
         a.stop()
         b.stop()
+
+
+def test_postgresql_stores_exactly_what_sqlite_stores(tmp_path, pg_url):
+    """The same records through the SQLite and the PostgreSQL writer give the same rows, value for
+    value (floats, exact pico-USD, NULLs, text with quotes, backslashes and non-ASCII); a NUL, which
+    PostgreSQL text cannot hold, becomes U+FFFD there; a row neither database can take (a token
+    count past 64 bits) costs only itself on both."""
+    import sqlite3
+
+    from gateway.database import Database
+    from gateway.pricing import Tokens
+    from gateway.usage import UsageRecord, UsageWriter
+
+    def records() -> list[UsageRecord]:
+        out = []
+        for i in range(6):
+            r = UsageRecord(f"req_same_{i}", "anthropic", 1_765_000_000.123 + i, 0.0)
+            r.provider, r.model, r.provider_model, r.status = "anthropic", "claude-sonnet-4-6", "claude-x", 200
+            r.tokens = Tokens(input=1200 + i, cache_read=5000, cache_write=300, cache_write_1h=100, output=250)
+            r.cost_pico, r.cost_source, r.latency_ms, r.ttft_ms = 9_975_000_001 + i, "price_table", 12.3456 + i, None
+            r.error = 'upstream said "no" \\ \u00e9\u6f22' if i == 1 else None
+            r.tags, r.session_id, r.client = '{"team":"ml"}', f"s{i % 2}", "claude-code"
+            out.append(r)
+        out[3].error = "bad\x00byte"
+        out[4].tokens = Tokens(output=2**70)
+        return out
+
+    def stored(writer: UsageWriter, fetch) -> tuple[list, int]:
+        writer.start()
+        for r in records():
+            writer.put(r)
+        writer.stop()
+        return fetch(), writer.failed
+
+    columns = ", ".join(db.USAGE_COLUMNS)
+    lite_rows, lite_failed = stored(
+        UsageWriter(tmp_path / "usage.db"),
+        lambda: sqlite3.connect(tmp_path / "usage.db").execute(f"SELECT {columns} FROM usage ORDER BY id").fetchall(),
+    )
+    pg_rows, pg_failed = stored(
+        UsageWriter(Database.postgresql(pg_url)),
+        lambda: [tuple(r.values()) for r in query(pg_url, f"SELECT {columns} FROM usage ORDER BY id")],
+    )
+    assert lite_failed == pg_failed == 1
+    assert [r[1] for r in pg_rows] == ["req_same_0", "req_same_1", "req_same_2", "req_same_3", "req_same_5"]
+    error = db.USAGE_COLUMNS.index("error")
+    assert lite_rows[3][error] == "bad\x00byte" and pg_rows[3][error] == "bad\ufffdbyte"
+    nul_as_fffd = [
+        (*row[:error], "bad\ufffdbyte" if row[1] == "req_same_3" else row[error], *row[error + 1 :])
+        for row in lite_rows
+    ]
+    assert pg_rows == nul_as_fffd
