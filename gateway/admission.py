@@ -72,7 +72,7 @@ class Admission:
     def __init__(self, cfg: Config, writer: UsageWriter, clock: Clock | None = None) -> None:
         self.clock = clock or Clock()
         self.writer = writer
-        self.spend = SpendBook(cfg.database, self.clock.now, lambda: writer.done)
+        self.spend = SpendBook(cfg.database, self.clock.now, lambda: writer.done, writer.given_up)
         folder = limits_folder(cfg)
         self.windows = Windows(folder)
         # PostgreSQL: rpm/tpm of the other instances (gateway.shared_limits), key -> (requests, tokens)

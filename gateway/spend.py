@@ -16,7 +16,11 @@ the database. Two layers, both plain dicts touched only on the event loop:
   dropped (its cost now comes from `db`). Between those two moments a row can be counted twice
   for up to one reconcile interval: the error is on the safe side (a refusal a little early).
 
-A key's spend = db + local. Rows are bucketed by their `ts` (the request START, as the table
+- `kept`: the cost of this worker's requests whose rows the writer gave up on (dropped past
+  `usage.max_backlog` during a long database outage, refused, or left unwritten at stop): the
+  table never gets them, so they stay counted here for the life of the worker.
+
+A key's spend = db + local + kept. Rows are bucketed by their `ts` (the request START, as the table
 says), so a request that started yesterday and ended today counts toward yesterday.
 """
 
@@ -27,6 +31,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from gateway.database import Database
 from gateway.limits import Calendar
@@ -36,6 +41,11 @@ log = logging.getLogger("ekai.spend")
 
 RECONCILE_SECONDS = 0.5
 TOTAL = "\x00gateway"  # the key under which the whole gateway's spend is kept
+
+
+def utc_day(epoch: float) -> str:
+    """'2026-12-06': the UTC day of `epoch`, as a row's ts starts."""
+    return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%d")
 
 
 class Totals:
@@ -74,12 +84,20 @@ class Totals:
 class SpendBook:
     """One per worker. `spent_*` are the hot path; `record` after each request; `run` reconciles."""
 
-    def __init__(self, database: Database, clock: Callable[[], float], done: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        database: Database,
+        clock: Callable[[], float],
+        done: Callable[[], int],
+        given_up: deque[tuple[float, str | None, int]] | None = None,
+    ) -> None:
         self.database = database
         self.clock = clock
         self.done = done  # how many records the usage writer has committed (or given up on)
+        self.given_up = given_up if given_up is not None else deque()  # the writer's (UsageWriter)
         self.db = Totals()
         self.local = Totals()
+        self.kept = Totals()
         self.pending: deque[tuple[int, str, str | None, int]] = deque()  # (seq, day, key, pico)
         self.last_id: int | None = None  # None: not seeded
         self.reconciled = 0  # reconciles done (tests and /health)
@@ -88,10 +106,10 @@ class SpendBook:
     # --- hot path ---
 
     def spent_day(self, day: str, key: str | None) -> int:
-        return self.db.day(day, key) + self.local.day(day, key)
+        return self.db.day(day, key) + self.local.day(day, key) + self.kept.day(day, key)
 
     def spent_month(self, month: str, key: str | None) -> int:
-        return self.db.month(month, key) + self.local.month(month, key)
+        return self.db.month(month, key) + self.local.month(month, key) + self.kept.month(month, key)
 
     def record(self, seq: int, day: str, key: str | None, pico: int) -> None:
         """This worker's request `seq` (the writer's queue number) cost `pico`."""
@@ -129,11 +147,15 @@ class SpendBook:
             if day[:7] >= month:
                 self.db.add(day, key, pico)
         self.last_id = last_id
+        while self.given_up:  # never reaching the table: counted here instead
+            started, key, pico = self.given_up.popleft()
+            self.kept.add(utc_day(started), key, pico)
         while self.pending and self.pending[0][0] <= done:
             _, day, key, pico = self.pending.popleft()
             self.local.add(day, key, -pico)
         self.db.prune(month)
         self.local.prune(month)
+        self.kept.prune(month)
         self.reconciled += 1
 
     async def reconcile(self) -> None:
@@ -155,6 +177,8 @@ class SpendBook:
                     self.last_id = None
                     self.pending.clear()
                     self.local = Totals()
+                    self.kept = Totals()
+                    self.given_up.clear()
                 if failing:
                     log.warning("spend reconcile works again")
                     failing = False

@@ -262,6 +262,10 @@ class UsageWriter:
         self.last_error: str | None = None
         self.last_error_at: float | None = None
         self.max_backlog = MAX_BACKLOG
+        # (started, api key name, pico-USD) of costed records never written (dropped past the
+        # backlog, refused, or left at stop): gateway.spend keeps counting them toward budgets,
+        # since the table never will. Appended here, taken on the event loop (deque: thread-safe).
+        self.given_up: deque[tuple[float, str | None, int]] = deque(maxlen=1_000_000)
 
         # called in this thread with each batch once written: metrics, access log, traces
         # (gateway.metrics, gateway.accesslog, gateway.tracing), so they cost the event loop nothing
@@ -320,6 +324,9 @@ class UsageWriter:
             "last_error_at": iso_ms(self.last_error_at) if self.last_error_at else None,
         }
 
+    def _give_up(self, records: list[UsageRecord]) -> None:
+        self.given_up.extend((r.started, r.api_key_name, r.cost_pico) for r in records if r.cost_pico)
+
     def _error(self, exc: BaseException) -> None:
         text = str(exc).strip().splitlines()
         self.last_error = f"{type(exc).__name__}: {text[0] if text else ''}"
@@ -342,6 +349,7 @@ class UsageWriter:
         over = len(pending) - self.max_backlog
         if over > 0:
             dropped = [pending.popleft() for _ in range(over)]
+            self._give_up(dropped)
             self._observe(dropped)  # metrics and the access log still see those requests
             self.dropped += over
             self.done += over
@@ -378,6 +386,7 @@ class UsageWriter:
             except Exception:  # never let the thread die: log, count, go on
                 log.exception("usage batch of %d rows lost", len(batch))
                 self.failed += len(batch)
+                self._give_up(batch)
                 written = True
             if written:
                 self.done += len(batch)
@@ -390,6 +399,7 @@ class UsageWriter:
                 if time.monotonic() >= stop_deadline:
                     log.error("stopping with %d usage rows not written: %s", len(pending), self.last_error)
                     self.failed += len(pending)
+                    self._give_up(list(pending))  # before `done` moves: gateway.spend reads it first
                     self.done += len(pending)
                     self._observe(list(pending))
                     break
@@ -405,15 +415,17 @@ class UsageWriter:
         Rows that cannot be built, or that a working database refuses, are counted in `failed`
         (True: done with them). A batch the database refuses is written again row by row, so one
         bad row costs only itself."""
-        rows = []
+        built: list[tuple[UsageRecord, tuple[Any, ...]]] = []
         for record in records:
             try:
-                rows.append(record.row())
+                built.append((record, record.row()))
             except Exception:  # one bad record must not stop the writer
                 log.exception("usage row for %s could not be built; skipped", record.request_id)
                 self.failed += 1
-        if not rows:
+                self._give_up([record])
+        if not built:
             return True
+        rows = [row for _, row in built]
         if len(rows) > 1:
             try:
                 self.storage.write(rows)
@@ -426,7 +438,7 @@ class UsageWriter:
                     return False
                 log.warning("usage batch of %d rows refused, writing them one by one: %s", len(rows), exc)
         # one by one (request ids already written are skipped, so a retry after an outage is safe)
-        for row in rows:
+        for record, row in built:
             for attempt in range(3):
                 try:
                     self.storage.write([row])
@@ -441,6 +453,7 @@ class UsageWriter:
                     time.sleep(0.1 * (attempt + 1))
             else:
                 self.failed += 1
+                self._give_up([record])
                 log.error("usage row %s dropped after 3 failed writes", row[_REQUEST_ID])
         return True
 

@@ -223,6 +223,27 @@ def test_spend_is_seeded_from_the_month_then_reconciled_by_id(tmp_path: Path):
     book.close()
 
 
+def test_the_cost_of_a_row_never_written_stays_counted(tmp_path: Path):
+    """A request whose row the writer gave up on (dropped past the backlog in a database outage)
+    never reaches the table: its cost must not vanish from the budget once the writer moves past it."""
+    from collections import deque
+
+    db.connect(tmp_path / "u.db").close()
+    now = datetime(2026, 12, 6, 12, tzinfo=UTC).timestamp()
+    done = [0]
+    given_up: deque[tuple[float, str | None, int]] = deque()
+    book = SpendBook(Database.sqlite(tmp_path / "u.db"), lambda: now, lambda: done[0], given_up)
+    asyncio.run(book.reconcile())
+    book.record(1, "2026-12-06", "ci", 40)
+    given_up.append((now - 5, "ci", 40))  # the writer dropped it ...
+    done[0] = 1  # ... and moved on
+    asyncio.run(book.reconcile())
+    assert book.spent_day("2026-12-06", "ci") == 40 and book.spent_month("2026-12", TOTAL) == 40
+    asyncio.run(book.reconcile())
+    assert book.spent_day("2026-12-06", "ci") == 40  # once, and for good
+    book.close()
+
+
 def test_an_rpm_too_large_for_the_shared_ring_is_refused(tmp_path):
     found = problems(make(tmp_path, "auth:\n  keys:\n    ci: {env: E, limits: {rpm: 5000000}}\n"))
     assert found == ["ekai.yaml:3: auth.keys.ci.limits.rpm: must be at most 1,000,000 (leave it out for no limit), "

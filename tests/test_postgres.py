@@ -323,6 +323,50 @@ def test_a_budget_spent_on_one_instance_is_refused_on_the_other(tmp_path, fake, 
         b.stop()
 
 
+def test_spend_of_rows_dropped_in_an_outage_still_counts_toward_the_budget(tmp_path, fake, pg_url):
+    """During an outage the backlog passes its bound and the oldest rows, the costed ones, are
+    dropped: they will never be in the table. Once the database is back and the spend reconciled
+    from it, the key must still be over its budget."""
+    folder = tmp_path / "gw"
+    folder.mkdir()
+    extra = "auth:\n  keys:\n    ci:\n      env: EKAI_KEY_CI\n      budget: {daily_usd: 0.002}\n"
+    path = pg_config(folder, fake, pg_url, extra)
+    path.write_text(path.read_text().replace(f'usage: {{database: "{pg_url}"}}', f'usage: {{database: "{pg_url}", max_backlog: 5}}'))
+    gw = Gateway(folder, env={**KEYS, "EKAI_KEY_CI": BUDGET_KEY}).start()
+    admin = pg_url.rsplit("/", 1)[0] + "/postgres"
+    name = _dbname(pg_url)
+    headers = {"authorization": f"Bearer {BUDGET_KEY}"}
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+
+    def health() -> dict:
+        return httpx.get(gw.url + "/health", headers=headers, timeout=30).json()
+
+    try:
+        with httpx.Client(timeout=30, headers=headers) as client:
+            query(admin, f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+            try:
+                query(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+                statuses = [client.post(gw.url + "/v1/chat/completions", json=body).status_code for _ in range(12)]
+                assert statuses[:3] == [200, 200, 200] and set(statuses[3:]) == {429}  # 3 x 750 micro-USD
+                deadline = time.monotonic() + 30
+                while health()["usage"]["rows_dropped"] < 7 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert health()["usage"]["rows_dropped"] == 7  # the 3 costed rows among them
+            finally:
+                query(admin, f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+            assert wait_rows(pg_url, 5) == 5
+            assert query(pg_url, "SELECT coalesce(sum(cost_pico_usd), 0) AS c FROM usage")[0]["c"] == 0
+            seen = health()["limits"]["reconciled"]
+            deadline = time.monotonic() + 30  # two reconciles after the rows landed: the table is read
+            while health()["limits"]["reconciled"] < seen + 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert health()["limits"]["keys"]["ci"]["spent_today_usd"] >= 0.00225
+            r = client.post(gw.url + "/v1/chat/completions", json=body)
+            assert r.status_code == 429 and r.json()["error"]["code"] == "budget_exceeded"
+    finally:
+        gw.stop()
+
+
 def test_the_password_is_never_shown(tmp_path, fake, pg_url):
     """trust auth ignores the password, so a URL with one still connects: it must not appear on
     /health, in the log, or in the startup lines."""
