@@ -191,6 +191,7 @@ def cmd_usage_copy(args: argparse.Namespace) -> int:
     """`ekai usage copy --from usage.db --to postgresql://...`: one summary line."""
     import sqlite3
 
+    from gateway.conversations.copy import copy_conversations
     from gateway.database import Database
     from gateway.storage import READ_ERRORS, StorageUnavailable, copy_usage
 
@@ -210,6 +211,7 @@ def cmd_usage_copy(args: argparse.Namespace) -> int:
     errors: tuple[type[BaseException], ...] = (StorageUnavailable, OSError, *READ_ERRORS)
     try:
         read, added = copy_usage(source, target)
+        stored = copy_conversations(source, target)  # conversations and stored responses move too
     except errors as exc:
         line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         if isinstance(exc, sqlite3.Error | OSError):
@@ -218,6 +220,10 @@ def cmd_usage_copy(args: argparse.Namespace) -> int:
         return 1
     print(f"ekai usage copy: {read} rows read from {source}, {added} copied to {target}, "
           f"{read - added} already there")
+    if any(n for n, _ in stored.values()):
+        print("ekai usage copy: " + ", ".join(
+            f"{table}: {n} read, {new} copied" for table, (n, new) in stored.items()
+        ))
     return 0
 
 

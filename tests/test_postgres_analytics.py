@@ -82,3 +82,41 @@ def test_ekai_sql_on_a_wrong_url_is_one_line_without_the_password(pg_url: str) -
     assert done.returncode == 1
     assert len(done.stderr.strip().splitlines()) == 1 and "pw-s3cret" not in done.stderr, done.stderr
     assert "postgres:***@" in done.stderr
+
+
+def test_copy_moves_conversations_and_stored_responses_once(tmp_path: Path, pg_url: str) -> None:
+    """`ekai usage copy` takes the conversation tables along: a conversation and a stored response
+    written in the SQLite file read the same from PostgreSQL; again copies nothing twice; a
+    conversation that grew in the file since gets only its new items."""
+    from gateway.conversations.store import StoredResponse, open_store
+
+    file = write_usage(tmp_path / "usage.db", KNOWN)
+    lite = open_store(Database.sqlite(file))
+    turns = [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": f"turn {i} \u00e9"}]}
+             for i in range(3)]
+    lite.append("conv-1", "ci", turns[:2], 1_765_000_000.5)
+    lite.append("conv-2", None, turns[2:], 1_765_000_001.25)
+    response = StoredResponse("resp_1", "ci", 1_765_000_002.0, None, "openai", True,
+                              {"id": "resp_1", "object": "response", "output": []}, turns[:1])
+    lite.put_response(response)
+
+    first = ekai("usage", "copy", "--from", str(file), "--to", pg_url)
+    assert first.returncode == 0, first.stderr
+    assert ("conversations: 2 read, 2 copied, conversation_items: 3 read, 3 copied, "
+            "stored_responses: 1 read, 1 copied") in first.stdout
+    pg = open_store(Database.postgresql(pg_url))
+    try:
+        assert pg.history("conv-1", "ci") == lite.history("conv-1", "ci") == turns[:2]
+        assert pg.history("conv-2", None) == turns[2:]
+        assert pg.get_response("resp_1", "ci") == response
+
+        lite.append("conv-1", "ci", [turns[2]], 1_765_000_003.0)  # it grew in the file
+        again = ekai("usage", "copy", "--from", str(file), "--to", pg_url)
+        assert again.returncode == 0, again.stderr
+        assert ("conversations: 2 read, 0 copied, conversation_items: 4 read, 1 copied, "
+                "stored_responses: 1 read, 0 copied") in again.stdout
+        assert pg.history("conv-1", "ci") == turns
+        assert query(pg_url, "SELECT updated FROM conversations WHERE id = 'conv-1'") == [{"updated": 1_765_000_003.0}]
+    finally:
+        pg.close()
+        lite.close()
