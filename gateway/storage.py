@@ -268,7 +268,7 @@ class Reader:
         self.close()
 
 
-COPY_CHUNK = 2000  # rows per transaction (PostgreSQL takes at most 65,535 parameters a statement)
+COPY_CHUNK = 2000  # rows per transaction
 
 
 def copy_usage(source: Database, target: Database) -> tuple[int, int]:
