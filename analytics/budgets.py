@@ -19,8 +19,8 @@ from pathlib import Path
 
 import polars as pl
 
-from gateway.config import _Checker, _read_doc
-from gateway.limits import Budget, parse_budget, parse_key
+from gateway.config import read_auth
+from gateway.limits import Budget
 
 GATEWAY = "(whole gateway)"  # the row for auth.budget: every key and no key together
 PICO = Decimal(10) ** 12
@@ -38,20 +38,12 @@ class KeyBudgets:
 
 def load_budgets(config: Path) -> KeyBudgets:
     """The keys and budgets of `config`'s `auth` section (see the module docstring)."""
-    problems: list[str] = []
-    doc = _read_doc(Path(config), problems)
-    if doc is None:
-        return KeyBudgets(problems=tuple(problems))
-    c = _Checker(doc, problems)
-    root = doc.data if isinstance(doc.data, dict) else {}
-    auth = c.mapping(root.get("auth"), ("auth",))
-    gateway = parse_budget(c, auth.get("budget"), ("auth", "budget"))
-    keys: list[tuple[str, Budget | None]] = []
-    for name, spec in c.mapping(auth.get("keys"), ("auth", "keys")).items():
-        _env, policy = parse_key(c, str(name), spec, ("auth", "keys", name))
-        keys.append((str(name), policy.budget if policy is not None else None))
-    found = bool(keys) or gateway is not None
-    return KeyBudgets(found, tuple(keys), gateway, tuple(problems))
+    auth = read_auth(Path(config))
+    if not auth.read:
+        return KeyBudgets(problems=auth.problems)
+    keys = tuple((name, policy.budget if policy is not None else None) for name, policy in auth.keys)
+    found = bool(keys) or auth.gateway_budget is not None
+    return KeyBudgets(found, keys, auth.gateway_budget, auth.problems)
 
 
 def _usd(pico: int | None) -> float | None:

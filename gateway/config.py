@@ -200,6 +200,35 @@ def _read_doc(path: Path, problems: list[str]) -> _Doc | None:
     return None
 
 
+@dataclass(frozen=True)
+class AuthSection:
+    """ekai.yaml's `auth` section alone: keys (in the file's order) with their policies, the
+    gateway budget, and the problems found, as `ekai check` words them."""
+
+    keys: tuple[tuple[str, KeyPolicy | None], ...] = ()
+    gateway_budget: Budget | None = None
+    problems: tuple[str, ...] = ()
+    read: bool = False  # the file was read and parsed
+
+
+def read_auth(path: Path) -> AuthSection:
+    """The `auth` section of `path`, without providers, prices or the environment: for readers
+    that need only the keys and their budgets (the dashboard, analytics.budgets)."""
+    problems: list[str] = []
+    doc = _read_doc(Path(path), problems)
+    if doc is None:
+        return AuthSection(problems=tuple(problems))
+    c = _Checker(doc, problems)
+    root = doc.data if isinstance(doc.data, dict) else {}
+    auth = c.mapping(root.get("auth"), ("auth",))
+    gateway = parse_budget(c, auth.get("budget"), ("auth", "budget"))
+    keys = [
+        (str(name), parse_key(c, str(name), spec, ("auth", "keys", name))[1])
+        for name, spec in c.mapping(auth.get("keys"), ("auth", "keys")).items()
+    ]
+    return AuthSection(tuple(keys), gateway, tuple(problems), read=True)
+
+
 # --- validation helpers -----------------------------------------------------------------------
 
 
