@@ -21,13 +21,16 @@ check fails or requests failed; the latency/throughput targets are reported, not
 
 The load generator is an aiohttp ClientSession in this process, under uvloop, with keep-alive
 connections and a connector limit equal to the concurrency. `--pin` pins the gateway to core 0
-and the fake and this process to core 1 (sched_setaffinity, as `taskset` does).
+and the fake and this process to core 1 (sched_setaffinity, as `taskset` does); with `--database`
+on a local PostgreSQL server, the server's processes go to core 1 too (a database on its own
+machine would not share the gateway's core), and back afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -41,6 +44,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -651,6 +655,35 @@ async def measure(gw: GatewayProc, fake: Fake, st: Settings, log: Any) -> dict[s
     return results
 
 
+def pin_database_server(admin_url: str, cores: set[int]) -> Callable[[], None] | None:
+    """Pin a LOCAL PostgreSQL server (postmaster and every process it forked) to `cores`, as a
+    database on its own machine would be: off the gateway's core. New backends inherit it from the
+    postmaster. Returns the undo, or None when that is not possible here (a remote server, or no
+    permission to read its data directory or set its affinity): the run then says so."""
+    import psycopg
+
+    try:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            row = conn.execute("SHOW data_directory").fetchone()
+        postmaster = int((Path(row[0]) / "postmaster.pid").read_text().split()[0]) if row else 0
+        pids = descendants(postmaster)  # it and its children
+        before = {pid: os.sched_getaffinity(pid) for pid in pids}
+        for pid in pids:
+            os.sched_setaffinity(pid, cores)
+    except (psycopg.Error, OSError, ValueError, IndexError):
+        return None
+
+    def undo() -> None:
+        for pid, mask in before.items():
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(pid, mask)
+        with contextlib.suppress(OSError):  # backends forked meanwhile inherited `cores`
+            for pid in descendants(postmaster):
+                os.sched_setaffinity(pid, before[postmaster])
+
+    return undo
+
+
 def run_pass(st: Settings, pinned: bool, log: Any) -> dict[str, Any]:
     gw_cores = {0} if pinned else None
     other_cores = {1} if pinned else None
@@ -661,6 +694,12 @@ def run_pass(st: Settings, pinned: bool, log: Any) -> dict[str, Any]:
     fake = Fake(st.chunks, other_cores, st.first_gap_ms, st.chunk_delay_ms)
     gw = GatewayProc(folder, st.workers, gw_cores, st.gateway_src, st.limits, st.config_extra, st.database)
     out: dict[str, Any] = {"pinned": pinned, "workers": st.workers, "loadavg_start": os.getloadavg()}
+    unpin_db = None
+    if other_cores and st.database.startswith("postgresql://"):
+        unpin_db = pin_database_server(st.database, other_cores)
+        out["database_server_pinned"] = unpin_db is not None
+        log("  PostgreSQL server " + ("pinned to core 1 (off the gateway's core)" if unpin_db else
+            "NOT pinned (not local, or no permission): it shares the gateway's core"))
     try:
         fake.start()
         gw.start(fake)
@@ -704,6 +743,8 @@ def run_pass(st: Settings, pinned: bool, log: Any) -> dict[str, Any]:
         gw.stop()
         gw.drop_database()
         fake.stop()
+        if unpin_db is not None:
+            unpin_db()
         os.sched_setaffinity(0, before_affinity)
         shutil.rmtree(folder, ignore_errors=True)
     return out
