@@ -12,8 +12,9 @@ column) and the file is in WAL mode (readers never block the gateway's writer).
 
 Schema versions. Version 1 is the table as the first release created it (`USAGE_DDL`, never
 edited again). Every later change is one entry of `MIGRATIONS`, numbered from 2, made only of
-portable steps (`ALTER TABLE usage ADD COLUMN name TYPE` with TEXT / INTEGER / REAL, and
-`CREATE INDEX IF NOT EXISTS`), so that a PostgreSQL backend can run the same list. `migrate`
+portable steps (`ALTER TABLE usage ADD COLUMN name TYPE` with TEXT / INTEGER / REAL,
+`CREATE INDEX IF NOT EXISTS`, and `CREATE TABLE IF NOT EXISTS` for tables beside `usage`: the
+conversation tables, migration 4), so that a PostgreSQL backend can run the same list. `migrate`
 applies, inside ONE write transaction, every migration above the version the file records
 (`PRAGMA user_version` in SQLite), then records the new version: each runs exactly once, a
 crash half-way leaves the file as it was, and a second process starting at the same moment waits
@@ -131,7 +132,20 @@ class CreateIndex:
         return f"{sql} WHERE {self.where}" if self.where else sql
 
 
-Step = AddColumn | CreateIndex
+@dataclass(frozen=True, slots=True)
+class CreateTable:
+    """`CREATE TABLE IF NOT EXISTS name (...)` in SQLite's words (TEXT / INTEGER / REAL, STRICT):
+    `pg_ddl` renders it for PostgreSQL. IF NOT EXISTS: a database may hold the table already (the
+    conversation tables were created outside migrations before migration 4)."""
+
+    name: str
+    ddl: str
+
+    def sql(self) -> str:
+        return self.ddl
+
+
+Step = AddColumn | CreateIndex | CreateTable
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +186,46 @@ MIGRATIONS: tuple[Migration, ...] = (
             CreateIndex(
                 "usage_conversation_ts", "usage", ("conversation_id", "ts"), "conversation_id IS NOT NULL"
             ),
+        ),
+    ),
+    Migration(
+        4,
+        "stored conversations and responses: their own tables (content, never in usage)",
+        (
+            CreateTable(
+                "conversations",
+                """CREATE TABLE IF NOT EXISTS conversations (
+    id       TEXT PRIMARY KEY,
+    owner    TEXT,            -- gateway key name that created it; NULL without auth
+    created  REAL NOT NULL,   -- unix seconds
+    updated  REAL NOT NULL
+) STRICT""",
+            ),
+            CreateTable(
+                "conversation_items",
+                """CREATE TABLE IF NOT EXISTS conversation_items (
+    conversation_id TEXT    NOT NULL,
+    seq             INTEGER NOT NULL,
+    created         REAL    NOT NULL,
+    item            TEXT    NOT NULL,  -- one Responses API item, JSON
+    PRIMARY KEY (conversation_id, seq)
+) STRICT""",
+            ),
+            CreateTable(
+                "stored_responses",
+                """CREATE TABLE IF NOT EXISTS stored_responses (
+    id                   TEXT PRIMARY KEY,   -- resp_... as returned to the client
+    owner                TEXT,
+    created              REAL NOT NULL,
+    previous_response_id TEXT,
+    provider             TEXT,               -- who served it
+    native               INTEGER NOT NULL DEFAULT 0,  -- 1: that provider stored it too
+    response             TEXT NOT NULL,      -- the response object, JSON
+    input                TEXT NOT NULL       -- its input items, JSON list
+) STRICT""",
+            ),
+            CreateIndex("conversations_updated", "conversations", ("updated",)),
+            CreateIndex("stored_responses_created", "stored_responses", ("created",)),
         ),
     ),
 )

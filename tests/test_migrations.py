@@ -217,7 +217,7 @@ def test_a_starter_waits_for_a_long_migration_beyond_the_usual_lock_wait(tmp_pat
     assert thread.is_alive(), f"gave up while the lock was held: {outcome}"
     holder.execute("COMMIT")
     thread.join(30)
-    assert outcome == [[2, 3]]
+    assert outcome == [list(range(2, db.SCHEMA_VERSION + 1))]
     assert waiter.execute("PRAGMA busy_timeout").fetchone()[0] == 50  # its own wait is back
     waiter.close()
     holder.close()
@@ -228,3 +228,33 @@ def _try(fn, *args):
         return fn(*args)
     except Exception as exc:  # reported through `outcome`
         return exc
+
+
+def test_a_version_3_database_with_its_conversation_tables_keeps_them(tmp_path: Path) -> None:
+    """The previous release created the conversation tables outside the migrations (CREATE TABLE
+    IF NOT EXISTS at store open) and recorded version 3. Migration 4 now owns them: on such a file
+    it changes nothing in them, keeps their rows, and records version 4; a new file gets them."""
+    path = tmp_path / "usage.db"
+    conn = db.connect(path)  # today's schema ...
+    for table in ("conversation_items", "conversations", "stored_responses"):  # ... taken back to 3,
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute(  # ... with the tables as the previous release wrote them (its DDL, verbatim)
+        "CREATE TABLE conversations (id TEXT PRIMARY KEY, owner TEXT, created REAL NOT NULL, "
+        "updated REAL NOT NULL) STRICT"
+    )
+    conn.execute(
+        "CREATE TABLE conversation_items (conversation_id TEXT NOT NULL, seq INTEGER NOT NULL, "
+        "created REAL NOT NULL, item TEXT NOT NULL, PRIMARY KEY (conversation_id, seq)) STRICT"
+    )
+    conn.execute("INSERT INTO conversations VALUES ('c1', 'ci', 1.0, 2.0)")
+    conn.execute("INSERT INTO conversation_items VALUES ('c1', 1, 1.0, '{\"type\":\"message\"}')")
+    conn.execute("PRAGMA user_version=3")
+    conn.close()
+
+    assert db.migrate(sqlite3.connect(path, isolation_level=None)) == [4]
+    assert read(path, "PRAGMA user_version") == [(4,)] == [(db.SCHEMA_VERSION,)]
+    assert read(path, "SELECT * FROM conversations") == [("c1", "ci", 1.0, 2.0)]
+    assert read(path, "SELECT count(*) FROM conversation_items") == [(1,)]
+    assert read(path, "SELECT count(*) FROM stored_responses") == [(0,)]  # the one it lacked
+    indexes = {r[0] for r in read(path, "SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"conversations_updated", "stored_responses_created"} <= indexes

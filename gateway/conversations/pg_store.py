@@ -1,11 +1,12 @@
 """The conversation store on PostgreSQL (usage.database a postgresql:// URL): the same tables and
 behaviour as SQLiteStore (gateway.conversations.store), for several instances on one database.
 
-The DDL is store.DDL rendered in PostgreSQL's types (gateway.db.pg_ddl: REAL -> DOUBLE PRECISION,
-INTEGER -> BIGINT), created under the migration advisory lock. One psycopg connection (autocommit;
-explicit transactions), guarded by a lock like SQLiteStore's. Appends to one conversation from
-several instances at once are serialised by a row lock on the conversation (`SELECT ... FOR
-UPDATE` after an `INSERT ... ON CONFLICT DO NOTHING`), so every turn is kept, in commit order.
+The tables are migration 4 of gateway/db.py, rendered in PostgreSQL's types (gateway.db.pg_ddl:
+REAL -> DOUBLE PRECISION, INTEGER -> BIGINT) and run by db.migrate_pg under its advisory lock.
+One psycopg connection (autocommit; explicit transactions), guarded by a lock like
+SQLiteStore's. Appends to one conversation from several instances at once are serialised by a
+row lock on the conversation (`SELECT ... FOR UPDATE` after an `INSERT ... ON CONFLICT DO
+NOTHING`), so every turn is kept, in commit order.
 Owners compare with `IS NOT DISTINCT FROM` (SQLite's `IS`): NULL (no auth) matches only NULL.
 """
 
@@ -19,7 +20,6 @@ import psycopg
 
 from gateway import db
 from gateway.conversations.store import (
-    DDL,
     ConversationInfo,
     NotFound,
     ResponseReads,
@@ -35,11 +35,7 @@ _COLUMNS = "id, owner, created, previous_response_id, provider, native, response
 class PostgresStore(ResponseReads):
     def __init__(self, database: Database) -> None:
         self._conn: psycopg.Connection[Any] = pg_connect(database)
-        with self._conn.transaction():
-            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (db.PG_MIGRATION_LOCK,))
-            for statement in DDL.split(";\n"):
-                if statement.strip():
-                    self._conn.execute(db.pg_ddl(statement))
+        db.migrate_pg(self._conn)  # the conversation tables are migration 4
         self._lock = threading.Lock()
 
     # --- conversations ---

@@ -18,10 +18,9 @@ content), and rows created without auth are visible to unauthenticated requests 
 `SQLiteStore` is today's, on the usage database file. Its methods are synchronous: the gateway
 calls them from one dedicated thread (gateway.conversations.service), the CLI directly.
 
-Schema: created here with CREATE TABLE IF NOT EXISTS (tables `conversations`,
-`conversation_items`, `stored_responses`): gateway/db.py's numbered migrations hold only
-ADD COLUMN / CREATE INDEX steps on `usage` (migration 3 adds `usage.conversation_id`); when they
-learn CREATE TABLE, these tables become a migration there. The DDL uses portable types only.
+Schema: the tables `conversations`, `conversation_items` and `stored_responses` are migration 4
+of gateway/db.py (the one schema definition, for SQLite and PostgreSQL alike); opening a store
+migrates its database first.
 """
 
 from __future__ import annotations
@@ -36,34 +35,6 @@ import orjson
 
 from gateway import db
 from gateway.database import Database
-
-DDL = """
-CREATE TABLE IF NOT EXISTS conversations (
-    id       TEXT PRIMARY KEY,
-    owner    TEXT,            -- gateway key name that created it; NULL without auth
-    created  REAL NOT NULL,   -- unix seconds
-    updated  REAL NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS conversation_items (
-    conversation_id TEXT    NOT NULL,
-    seq             INTEGER NOT NULL,
-    created         REAL    NOT NULL,
-    item            TEXT    NOT NULL,  -- one Responses API item, JSON
-    PRIMARY KEY (conversation_id, seq)
-) STRICT;
-CREATE TABLE IF NOT EXISTS stored_responses (
-    id                   TEXT PRIMARY KEY,   -- resp_... as returned to the client
-    owner                TEXT,
-    created              REAL NOT NULL,
-    previous_response_id TEXT,
-    provider             TEXT,               -- who served it
-    native               INTEGER NOT NULL DEFAULT 0,  -- 1: that provider stored it too
-    response             TEXT NOT NULL,      -- the response object, JSON
-    input                TEXT NOT NULL       -- its input items, JSON list
-) STRICT;
-CREATE INDEX IF NOT EXISTS conversations_updated ON conversations (updated);
-CREATE INDEX IF NOT EXISTS stored_responses_created ON stored_responses (created);
-"""
 
 
 class NotFound(Exception):
@@ -181,7 +152,7 @@ class SQLiteStore(ResponseReads):
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA busy_timeout=10000")
-        self._conn.executescript(DDL)
+        db.migrate(self._conn)  # the conversation tables are migration 4
         self._lock = threading.Lock()
 
     # --- conversations ---
