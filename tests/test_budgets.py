@@ -328,6 +328,46 @@ def test_claude_code_over_its_rpm_waits_and_then_succeeds(tmp_path, fake, gws):
     assert "Hello from the fake." in done.stdout  # the run succeeded with the fake's answer
 
 
+def test_codex_over_its_rpm_backs_off_and_then_succeeds(tmp_path, fake, gws):
+    """Codex with its default retries (4) over its key's rpm: refused with retry-after, it backs
+    off and the turn succeeds. (Codex's own backoff, not the gateway, decides when it retries.)"""
+    from tests.test_codex import run_codex
+
+    gw = start(tmp_path, fake, "      limits: {rpm: 1}\n")
+    gws.append(gw)
+    assert sonnet(gw).status_code == 200  # the only slot of this minute, taken at t0
+    t0 = time.time()
+    clock = tmp_path / "clock"
+    refused = threading.Event()
+
+    def freeze() -> None:
+        """Hold the gateway's clock at t0 + 58.5 s until Codex has been refused, then let time run:
+        the slot frees 1.5 s after the refusal."""
+        while not refused.is_set():
+            (tmp_path / "clock.new").write_text(str(t0 + 58.5 - time.time()))
+            (tmp_path / "clock.new").replace(clock)
+            if gw.rows("status = 429"):
+                refused.set()
+            time.sleep(0.02)  # the pace of the freezer thread, not a synchronisation
+
+    freezer = threading.Thread(target=freeze, daemon=True)
+    freezer.start()
+    run_dir = tmp_path / "codex"
+    run_dir.mkdir()
+    try:
+        run_codex(gw, run_dir, "claude-sonnet-4-6", "say hi", key=CI, retries=4)  # asserts it exits 0
+    finally:
+        refused.set()
+        freezer.join()
+    rows = wait_for(lambda: (rows := gw.rows()) and sum(r["status"] == 200 for r in rows) >= 2 and rows,
+                    timeout=10)
+    codex = [r for r in rows[1:] if r["client"] == "codex"]
+    statuses = [r["status"] for r in codex]
+    assert statuses[0] == 429 and statuses[-1] == 200, statuses  # refused, backed off, then served
+    assert "rpm 1" in codex[0]["error"]
+    assert (run_dir / "last.txt").read_text().strip() == "Hello from the fake."
+
+
 def test_two_workers_share_one_budget(tmp_path, fake, gws):
     """Spend in one worker reaches the other through the usage table within a reconcile."""
     gw = start(tmp_path, fake, "      budget: {daily_usd: 0.015}\n", args=["--workers", "2"])

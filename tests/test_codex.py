@@ -64,7 +64,7 @@ def catalog_entry(slug: str) -> dict[str, Any]:
     }
 
 
-def codex_home(folder: Path, base_url: str) -> Path:
+def codex_home(folder: Path, base_url: str, retries: int = 0) -> Path:
     home = folder / "codex-home"
     home.mkdir()
     models = ["gpt-5.1-codex", "claude-sonnet-4-6", "grok-4"]
@@ -86,8 +86,8 @@ name = "ekai gateway"
 base_url = "{base_url}"
 env_key = "EKAI_GATEWAY_KEY"
 wire_api = "responses"
-request_max_retries = 0
-stream_max_retries = 0
+request_max_retries = {retries}
+stream_max_retries = {retries}
 """
     )
     return home
@@ -104,17 +104,23 @@ def cgw(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 def run_codex(
-    gw: Gateway | None, tmp_path: Path, model: str, prompt: str, base_url: str | None = None
+    gw: Gateway | None,
+    tmp_path: Path,
+    model: str,
+    prompt: str,
+    base_url: str | None = None,
+    key: str = "codex-client-key",
+    retries: int = 0,
 ) -> tuple[subprocess.CompletedProcess[str], Path]:
     codex = cli("codex")
-    home = codex_home(tmp_path, base_url or f"{gw.url}/v1" if gw else str(base_url))
+    home = codex_home(tmp_path, base_url or f"{gw.url}/v1" if gw else str(base_url), retries)
     work = tmp_path / "work"
     work.mkdir()
     env = {
         "PATH": os.environ["PATH"],
         "HOME": str(tmp_path),
         "CODEX_HOME": str(home),
-        "EKAI_GATEWAY_KEY": "codex-client-key",
+        "EKAI_GATEWAY_KEY": key,
         "NO_COLOR": "1",
     }
     last = tmp_path / "last.txt"
