@@ -336,7 +336,21 @@ LIMITS_YAML = {
         "auth:\n  keys:\n    bench:\n      env: EKAI_BENCH_GATEWAY_KEY\n"
         '      models: ["gpt-*", "claude-*", "o*"]\n'
     ),
+    # bench/limits_cost.py: a plain key and a limited one in ONE gateway, measured in turns
+    "pair": (
+        "auth:\n  keys:\n    bench: EKAI_BENCH_GATEWAY_KEY\n    limited:\n      env: EKAI_BENCH_LIMITED_KEY\n"
+        "      budget: {daily_usd: 1000000, monthly_usd: 10000000}\n"
+        "      limits: {rpm: 1000000, tpm: 1000000000000}\n"
+        '      models: ["gpt-*", "claude-*", "o*"]\n'
+        "    only_budget:\n      env: EKAI_BENCH_LIMITED_KEY_BUDGET\n"
+        "      budget: {daily_usd: 1000000, monthly_usd: 10000000}\n"
+        "    only_rate:\n      env: EKAI_BENCH_LIMITED_KEY_RATE\n"
+        "      limits: {rpm: 1000000, tpm: 1000000000000}\n"
+        "    only_models:\n      env: EKAI_BENCH_LIMITED_KEY_MODELS\n"
+        '      models: ["gpt-*", "claude-*", "o*"]\n'
+    ),
 }
+BENCH_LIMITED_KEY = "bench-limited-key"  # + "-budget", "-rate", "-models": one part each
 
 
 def write_config(
@@ -406,6 +420,9 @@ class GatewayProc:
         env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
         env |= PROVIDER_KEYS | {"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(self.src)}
         env["EKAI_BENCH_GATEWAY_KEY"] = BENCH_GATEWAY_KEY
+        env["EKAI_BENCH_LIMITED_KEY"] = BENCH_LIMITED_KEY
+        for part in ("budget", "rate", "models"):
+            env[f"EKAI_BENCH_LIMITED_KEY_{part.upper()}"] = f"{BENCH_LIMITED_KEY}-{part}"
         cmd = [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(self.port)]
         cmd += ["--workers", str(self.workers)]
         self._logfile = open(self.log, "wb")  # noqa: SIM115
