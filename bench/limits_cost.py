@@ -26,7 +26,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import (  # noqa: E402 (bench/ is not a package)
+from bench import (  # bench/ is not a package: found through sys.path above
     BENCH_LIMITED_KEY,
     SCENARIOS,
     Fake,
@@ -124,7 +123,8 @@ def main() -> int:
         "limited_rps_median": statistics.median(r["rps"] for r in by["limited"]),
     }
     print(
-        f"limits_cost ({args.scenario}, limited = {args.versus}, {args.phases} phase pairs of {args.seconds:g} s, one gateway, "
+        f"limits_cost ({args.scenario}, limited = {args.versus}, {args.phases} phase pairs of "
+        f"{args.seconds:g} s, one gateway, "
         f"load {summary['load_average']:.1f}): gateway CPU per request, plain key "
         f"{summary['plain_cpu_us_median']:.0f} us, limited key {summary['limited_cpu_us_median']:.0f} us "
         f"(median of pair ratios {100 * (summary['cpu_ratio_median'] - 1):+.1f}%); req/s "

@@ -32,7 +32,7 @@ from gateway.config import Config
 from gateway.errors import GatewayError
 from gateway.limits import Budget, Calendar, Clock, KeyPolicy, usd, whole_seconds
 from gateway.pricing import pico_to_usd
-from gateway.ratelimit import Refused, Windows, folder_for
+from gateway.ratelimit import PUBLISH_SECONDS, Refused, Windows, folder_for
 from gateway.shared_limits import SYNC_SECONDS, SharedLimits
 from gateway.spend import TOTAL, SpendBook
 from gateway.storage import READ_ERRORS
@@ -83,10 +83,13 @@ class Admission:
         self._day: tuple[int, str] = (-1, "")  # the UTC day of a row's ts (real time), cached per second
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._publishing: asyncio.TimerHandle | None = None  # tokens waiting for other workers
 
     # --- lifecycle ---
 
     async def start(self, store: Any) -> None:
+        self._loop = asyncio.get_running_loop()
         if _has_budget(store.config):
             try:
                 await self.spend.reconcile()  # seeded before the first request is admitted
@@ -100,6 +103,8 @@ class Admission:
 
     async def stop(self) -> None:
         self._stop.set()
+        if self._publishing is not None:
+            self._publishing.cancel()
         for task in (self._task, self._shared_task):
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
@@ -213,12 +218,18 @@ class Admission:
         policy = cfg.key_policies.get(key) if key is not None else None
         if policy is not None and policy.tpm is not None:
             t = rec.tokens
-            try:
-                self.windows.get(policy.name).add_tokens(
-                    t.input + t.cache_read + t.cache_write + t.output, self.clock.now()
-                )
-            except OSError:
-                log.exception("tpm window of key %r not updated", key)
+            tokens = t.input + t.cache_read + t.cache_write + t.output
+            self.windows.get(policy.name).add_tokens(tokens, self.clock.now())
+            if self._publishing is None and self._loop is not None:
+                self._publishing = self._loop.call_later(PUBLISH_SECONDS, self._publish)
+
+    def _publish(self) -> None:
+        """The tokens this worker counted since, into the shared windows (gateway.ratelimit)."""
+        self._publishing = None
+        try:
+            self.windows.publish()
+        except OSError:
+            log.exception("tpm windows not updated")
 
     def _day_of(self, epoch: float) -> str:
         """'2026-12-06': the day part of the row's ts (usage.iso_ms), without sharing its cache."""

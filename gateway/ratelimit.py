@@ -25,7 +25,11 @@ in the config the ring is started afresh (the past minute's admissions are forgo
 tpm: tokens of a request are added to the bucket of the second it ENDED; the window is the 60
 one-second buckets before now (so tpm's rolling window moves in whole seconds). A request is
 admitted while the window's tokens are below `tpm`; `retry-after` is the whole seconds until
-enough buckets leave the window to bring it below.
+enough buckets leave the window to bring it below. A finished request's tokens wait in this
+process (`add_tokens` takes no lock) and are written into the file under the lock the process
+takes anyway for its next admission, or by `publish` (gateway.admission calls it within
+PUBLISH_SECONDS): exact within a worker, and the other workers see them within 50 ms. That
+saves a lock, an unlock and two struct round trips on every request.
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ def _unlock(fd: int) -> None:
 
 
 OTHERS_RETRY = 2  # seconds: retry-after when other instances' counts alone fill the window
+PUBLISH_SECONDS = 0.05  # a finished request's tokens reach the other workers' windows within this
 
 
 class Refused(Exception):
@@ -104,8 +109,10 @@ class KeyWindow:
             self.mm = mmap.mmap(self.fd, 0)
         finally:
             _unlock(self.fd)
+        self._pending: list[tuple[int, int]] = []  # (second, tokens) not yet in the file
 
     def close(self) -> None:
+        self.publish()
         self.mm.close()
         os.close(self.fd)
 
@@ -155,6 +162,8 @@ class KeyWindow:
         taken off this machine's share of the limits."""
         _lock(self.fd)
         try:
+            if self._pending:
+                self._write_tokens()
             if policy.tpm is not None:
                 used = self._window_tokens(now) + others[1]
                 if used >= policy.tpm:
@@ -179,27 +188,46 @@ class KeyWindow:
             _unlock(self.fd)
 
     def add_tokens(self, tokens: int, now: float) -> None:
-        if tokens <= 0:
+        """A finished request's tokens, counted in the second `now` falls in. No lock: they wait
+        in this process until its next admission or `publish`."""
+        if tokens > 0:
+            self._pending.append((math.floor(now), tokens))
+
+    @property
+    def unpublished(self) -> bool:
+        return bool(self._pending)
+
+    def publish(self) -> None:
+        """Write this process's waiting tokens into the shared file."""
+        if not self._pending:
             return
-        sec = math.floor(now)
-        at = TPM_AT + (sec % BUCKETS) * _BUCKET.size
         _lock(self.fd)
         try:
+            self._write_tokens()
+        finally:
+            _unlock(self.fd)
+
+    def _write_tokens(self) -> None:
+        """The waiting tokens into their buckets. Under the lock."""
+        pending, self._pending = self._pending, []
+        for sec, tokens in pending:
+            at = TPM_AT + (sec % BUCKETS) * _BUCKET.size
             old_sec, old = _BUCKET.unpack_from(self.mm, at)
+            if old_sec > sec:  # that bucket already holds a later second: these left the window
+                continue
             _BUCKET.pack_into(self.mm, at, sec, old + tokens if old_sec == sec else tokens)
             cached_sec, cached = _CACHE.unpack_from(self.mm, CACHE_AT)
             if cached_sec - BUCKETS < sec <= cached_sec:  # inside the cached window: keep it exact
                 _CACHE.pack_into(self.mm, CACHE_AT, cached_sec, cached + tokens)
             elif sec > cached_sec:  # a newer second: sum afresh next time
                 _CACHE.pack_into(self.mm, CACHE_AT, -1, 0)
-        finally:
-            _unlock(self.fd)
 
     def per_second(self, now: float) -> list[tuple[int, int, int]]:
         """(second, requests admitted, tokens) of this machine, for each second of the window
         that has any (gateway.shared_limits publishes them)."""
         _lock(self.fd)
         try:
+            self._write_tokens()
             seconds: dict[int, list[int]] = {}
             for sec, tokens in self._tokens(now):
                 seconds.setdefault(sec, [0, 0])[1] += tokens
@@ -217,6 +245,7 @@ class KeyWindow:
         """(requests, tokens) in the window now, for /health."""
         _lock(self.fd)
         try:
+            self._write_tokens()
             tokens = sum(t for _, t in self._tokens(now))
             _, cap, _ = _RING_HEADER.unpack_from(self.mm, 0)
             self._map(RING_AT + cap * _SLOT.size)
@@ -242,6 +271,11 @@ class Windows:
             digest = hashlib.sha256(name.encode()).hexdigest()[:24]
             window = self._open[name] = KeyWindow(self.folder / digest)
         return window
+
+    def publish(self) -> None:
+        """Every window's waiting tokens into its file."""
+        for window in self._open.values():
+            window.publish()
 
     def close(self) -> None:
         for window in self._open.values():

@@ -266,6 +266,7 @@ def test_the_cached_tpm_total_follows_tokens_added_within_the_second(tmp_path):
     a.admit(p, 100.1)  # caches second 100: 0 tokens
     b.add_tokens(300, 99.9)  # a request that ended just before (another worker's clock read)
     b.add_tokens(300, 100.5)
+    b.publish()  # what gateway.admission does within PUBLISH_SECONDS (or b's next admission)
     with pytest.raises(Refused):  # 600 >= 500, from the cache kept exact by both additions
         a.admit(p, 100.7)
     assert a.current(p, 100.8) == (0, 600)
@@ -305,3 +306,46 @@ def test_a_window_held_by_another_process_is_waited_for(tmp_path):
         holder.kill()
         holder.wait()
         window.close()
+
+
+def test_a_workers_tokens_reach_the_other_workers_within_the_publish_interval(tmp_path):
+    """Admission.finish counts a request's tokens without taking the file's lock; its next
+    admission or a timer PUBLISH_SECONDS later writes them where every worker reads."""
+    from gateway.admission import Admission
+    from gateway.pricing import Tokens
+    from gateway.usage import UsageRecord
+
+    path = make(tmp_path, "auth:\n  keys:\n    ci: {env: E, limits: {tpm: 1000}}\n")
+    cfg = load_config(path, env={"E": "k"})
+
+    class Writer:
+        def __init__(self) -> None:
+            from collections import deque
+
+            self.queued = self.done = 0
+            self.given_up: deque[tuple[float, str | None, int]] = deque()
+
+    async def run() -> tuple[int, int]:
+        adm = Admission(cfg, Writer())  # type: ignore[arg-type]
+        await adm.start(type("Store", (), {"config": cfg})())
+        other: KeyWindow | None = None
+        try:
+            adm.admit(cfg, "ci", "gpt-4o-mini")
+            other = KeyWindow(next(adm.windows.folder.iterdir()))  # another worker's handle
+            rec = UsageRecord("r1", "openai", 0.0, 0.0, api_key_name="ci")
+            rec.tokens = Tokens(input=700, output=100)
+            adm.finish(cfg, rec)
+            policy = cfg.key_policies["ci"]
+            before = other.current(policy, adm.clock.now())[1]
+            deadline = asyncio.get_running_loop().time() + 5
+            # polling a file another handle writes: there is no event to wait on
+            while other.current(policy, adm.clock.now())[1] == 0 and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            return before, other.current(policy, adm.clock.now())[1]
+        finally:
+            if other is not None:
+                other.close()
+            await adm.stop()
+
+    before, after = asyncio.run(run())
+    assert (before, after) == (0, 800)
