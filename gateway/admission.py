@@ -32,7 +32,7 @@ from gateway.config import Config
 from gateway.errors import GatewayError
 from gateway.limits import Budget, Calendar, Clock, KeyPolicy, usd, whole_seconds
 from gateway.pricing import pico_to_usd
-from gateway.ratelimit import PUBLISH_SECONDS, Refused, Windows, folder_for
+from gateway.ratelimit import PRESENCE_SECONDS, PUBLISH_SECONDS, Refused, Windows, folder_for
 from gateway.shared_limits import SYNC_SECONDS, SharedLimits
 from gateway.spend import TOTAL, SpendBook
 from gateway.storage import READ_ERRORS
@@ -79,6 +79,7 @@ class Admission:
         self.shared = SharedLimits(cfg.database, folder) if cfg.database.is_postgres else None
         self.others: dict[str, tuple[int, int]] = {}
         self._shared_task: asyncio.Task[None] | None = None
+        self._presence_task: asyncio.Task[None] | None = None
         self._cal: tuple[int, Calendar] = (-1, Calendar.at(0))
         self._day: tuple[int, str] = (-1, "")  # the UTC day of a row's ts (real time), cached per second
         self._stop = asyncio.Event()
@@ -100,12 +101,24 @@ class Admission:
         )
         if self.shared is not None:
             self._shared_task = asyncio.get_running_loop().create_task(self._share(store))
+        self._presence_task = asyncio.get_running_loop().create_task(self._watch_presence())
+
+    async def _watch_presence(self) -> None:
+        """Every PRESENCE_SECONDS: is this process still alone with the rate windows? (Then their
+        flock is skipped: gateway.ratelimit.Presence.)"""
+        while not self._stop.is_set():
+            try:
+                self.windows.check_alone()
+            except OSError:
+                log.exception("rate windows: presence check failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), PRESENCE_SECONDS)
 
     async def stop(self) -> None:
         self._stop.set()
         if self._publishing is not None:
             self._publishing.cancel()
-        for task in (self._task, self._shared_task):
+        for task in (self._task, self._shared_task, self._presence_task):
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -30,6 +30,15 @@ process (`add_tokens` takes no lock) and are written into the file under the loc
 takes anyway for its next admission, or by `publish` (gateway.admission calls it within
 PUBLISH_SECONDS): exact within a worker, and the other workers see them within 50 ms. That
 saves a lock, an unlock and two struct round trips on every request.
+
+Alone: while one process is the only one with the folder's windows open (one worker, one
+instance: the usual case), there is nobody to lock against, and the flock calls (a third of an
+admission's cost) are skipped. Every process holds a read lock on `<folder>/.presence` while it
+has the windows open, and every PRESENCE_SECONDS asks whether anyone else holds one
+(`Presence.check`). A process that starts using the folder holds its read lock before its first
+admission and sees the other, so it always locks; the one that was alone learns of it at its
+next check, so for up to PRESENCE_SECONDS after a second worker or instance starts, the first may
+race it for the last slot (a request or two over the limit, once).
 """
 
 from __future__ import annotations
@@ -81,6 +90,7 @@ def _unlock(fd: int) -> None:
 
 OTHERS_RETRY = 2  # seconds: retry-after when other instances' counts alone fill the window
 PUBLISH_SECONDS = 0.05  # a finished request's tokens reach the other workers' windows within this
+PRESENCE_SECONDS = 0.5  # how often a process checks whether it still has the windows to itself
 
 
 class Refused(Exception):
@@ -90,14 +100,46 @@ class Refused(Exception):
         self.retry_after = retry_after
 
 
+_OFD = hasattr(fcntl, "F_OFD_GETLK")  # Linux
+_LOCK = struct.Struct("hhqqi")  # struct flock: l_type, l_whence, l_start, l_len, l_pid (native alignment)
+
+
+class Presence:
+    """A read lock on `<folder>/.presence`, held while this process has windows open there;
+    `alone` says whether, at the last `check`, no other process held one.
+
+    Linux open-file-description locks (F_OFD_*): a query for a write lock reports another
+    holder's lock, never our own, and changes nothing (flock would have to convert our lock to
+    ask, and a failed conversion drops it). Elsewhere `alone` stays False: always lock."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(folder / ".presence", os.O_RDWR | os.O_CREAT, 0o600)
+        self.alone = False
+        if _OFD:
+            fcntl.fcntl(self.fd, fcntl.F_OFD_SETLKW, _LOCK.pack(fcntl.F_RDLCK, os.SEEK_SET, 0, 0, 0))
+            self.check()
+
+    def check(self) -> bool:
+        if _OFD:
+            raw = fcntl.fcntl(self.fd, fcntl.F_OFD_GETLK, _LOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0))
+            self.alone = _LOCK.unpack(raw[: _LOCK.size])[0] == fcntl.F_UNLCK
+        return self.alone
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
 class KeyWindow:
     """The shared rpm ring and tpm buckets of one key: one file, mapped into memory.
 
-    Every read and write happens under an exclusive flock on the file. The file only ever grows
+    Every read and write happens under an exclusive flock on the file (skipped while `presence`
+    says this process is alone with the folder's windows). The file only ever grows
     (a larger rpm), never shrinks, so no process's mapping can point past its end; a process
     whose mapping is smaller than the ring the header announces maps the file again."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, presence: Presence | None = None) -> None:
+        self.presence = presence  # None: always lock
         self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         _lock(self.fd)
         try:
@@ -115,6 +157,13 @@ class KeyWindow:
         self.publish()
         self.mm.close()
         os.close(self.fd)
+
+    def _acquire(self) -> bool:
+        """Take the file's lock unless this process is alone with it; whether it was taken."""
+        if self.presence is not None and self.presence.alone:
+            return False
+        _lock(self.fd)
+        return True
 
     def _ring(self, rpm: int) -> tuple[int, int]:
         """(capacity, head) of the rpm ring, started afresh when rpm changed. Under the lock."""
@@ -160,7 +209,7 @@ class KeyWindow:
         """Take an rpm slot, after checking tpm; raises Refused (taking nothing) when over.
         `others`: (requests, tokens) other instances counted in the window (gateway.shared_limits),
         taken off this machine's share of the limits."""
-        _lock(self.fd)
+        locked = self._acquire()
         try:
             if self._pending:
                 self._write_tokens()
@@ -185,7 +234,8 @@ class KeyWindow:
                 _SLOT.pack_into(self.mm, at, now)
                 _HEAD.pack_into(self.mm, 16, (head + 1) % cap)
         finally:
-            _unlock(self.fd)
+            if locked:
+                _unlock(self.fd)
 
     def add_tokens(self, tokens: int, now: float) -> None:
         """A finished request's tokens, counted in the second `now` falls in. No lock: they wait
@@ -201,11 +251,12 @@ class KeyWindow:
         """Write this process's waiting tokens into the shared file."""
         if not self._pending:
             return
-        _lock(self.fd)
+        locked = self._acquire()
         try:
             self._write_tokens()
         finally:
-            _unlock(self.fd)
+            if locked:
+                _unlock(self.fd)
 
     def _write_tokens(self) -> None:
         """The waiting tokens into their buckets. Under the lock."""
@@ -225,7 +276,7 @@ class KeyWindow:
     def per_second(self, now: float) -> list[tuple[int, int, int]]:
         """(second, requests admitted, tokens) of this machine, for each second of the window
         that has any (gateway.shared_limits publishes them)."""
-        _lock(self.fd)
+        locked = self._acquire()
         try:
             self._write_tokens()
             seconds: dict[int, list[int]] = {}
@@ -239,11 +290,12 @@ class KeyWindow:
                     seconds.setdefault(math.floor(t), [0, 0])[0] += 1
             return [(sec, r, t) for sec, (r, t) in sorted(seconds.items())]
         finally:
-            _unlock(self.fd)
+            if locked:
+                _unlock(self.fd)
 
     def current(self, policy: KeyPolicy, now: float) -> tuple[int, int]:
         """(requests, tokens) in the window now, for /health."""
-        _lock(self.fd)
+        locked = self._acquire()
         try:
             self._write_tokens()
             tokens = sum(t for _, t in self._tokens(now))
@@ -254,7 +306,8 @@ class KeyWindow:
             requests = sum(1 for (t,) in _SLOT.iter_unpack(ring) if t > low)
             return requests, tokens
         finally:
-            _unlock(self.fd)
+            if locked:
+                _unlock(self.fd)
 
 
 class Windows:
@@ -263,14 +316,22 @@ class Windows:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._open: dict[str, KeyWindow] = {}
+        self.presence: Presence | None = None  # held from the first window opened
 
     def get(self, name: str) -> KeyWindow:
         window = self._open.get(name)
         if window is None:
             self.folder.mkdir(parents=True, exist_ok=True)
+            if self.presence is None:
+                self.presence = Presence(self.folder)
             digest = hashlib.sha256(name.encode()).hexdigest()[:24]
-            window = self._open[name] = KeyWindow(self.folder / digest)
+            window = self._open[name] = KeyWindow(self.folder / digest, self.presence)
         return window
+
+    def check_alone(self) -> None:
+        """Every PRESENCE_SECONDS (gateway.admission): does this process still have them alone?"""
+        if self.presence is not None:
+            self.presence.check()
 
     def publish(self) -> None:
         """Every window's waiting tokens into its file."""
@@ -281,6 +342,9 @@ class Windows:
         for window in self._open.values():
             window.close()
         self._open.clear()
+        if self.presence is not None:
+            self.presence.close()
+            self.presence = None
 
 
 def folder_for(database: Path) -> Path:

@@ -20,7 +20,8 @@ the database. Two layers, both plain dicts touched only on the event loop:
   `usage.max_backlog` during a long database outage, refused, or left unwritten at stop): the
   table never gets them, so they stay counted here for the life of the worker.
 
-A key's spend = db + local + kept. Rows are bucketed by their `ts` (the request START, as the table
+A key's spend = db + local + kept, kept summed in `all` as they change (one lookup on the hot
+path). Rows are bucketed by their `ts` (the request START, as the table
 says), so a request that started yesterday and ended today counts toward yesterday.
 """
 
@@ -98,6 +99,7 @@ class SpendBook:
         self.db = Totals()
         self.local = Totals()
         self.kept = Totals()
+        self.all = Totals()  # db + local + kept, kept up to date with them: the hot path reads only this
         self.pending: deque[tuple[int, str, str | None, int]] = deque()  # (seq, day, key, pico)
         self.last_id: int | None = None  # None: not seeded
         self.reconciled = 0  # reconciles done (tests and /health)
@@ -106,16 +108,20 @@ class SpendBook:
     # --- hot path ---
 
     def spent_day(self, day: str, key: str | None) -> int:
-        return self.db.day(day, key) + self.local.day(day, key) + self.kept.day(day, key)
+        return self.all.day(day, key)
 
     def spent_month(self, month: str, key: str | None) -> int:
-        return self.db.month(month, key) + self.local.month(month, key) + self.kept.month(month, key)
+        return self.all.month(month, key)
+
+    def _add(self, part: Totals, day: str, key: str | None, pico: int) -> None:
+        part.add(day, key, pico)
+        self.all.add(day, key, pico)
 
     def record(self, seq: int, day: str, key: str | None, pico: int) -> None:
         """This worker's request `seq` (the writer's queue number) cost `pico`."""
         if pico:
             self.pending.append((seq, day, key, pico))
-            self.local.add(day, key, pico)
+            self._add(self.local, day, key, pico)
 
     # --- reconcile ---
 
@@ -141,21 +147,28 @@ class SpendBook:
         return top, [(day, key, int(pico)) for day, key, pico, _ in groups if pico]
 
     def _apply(self, done: int, last_id: int, rows: list[tuple[str, str | None, int]], month: str) -> None:
-        if self.last_id is None:
+        if self.last_id is None:  # seeding: the table's totals start afresh, local and kept stay
             self.db = Totals()
+            self.all = Totals()
+            for part in (self.local, self.kept):
+                for day, bucket in part.days.items():
+                    for key, pico in bucket.items():
+                        if key != TOTAL:
+                            self.all.add(day, key, pico)
         for day, key, pico in rows:
             if day[:7] >= month:
-                self.db.add(day, key, pico)
+                self._add(self.db, day, key, pico)
         self.last_id = last_id
         while self.given_up:  # never reaching the table: counted here instead
             started, key, pico = self.given_up.popleft()
-            self.kept.add(utc_day(started), key, pico)
+            self._add(self.kept, utc_day(started), key, pico)
         while self.pending and self.pending[0][0] <= done:
             _, day, key, pico = self.pending.popleft()
-            self.local.add(day, key, -pico)
+            self._add(self.local, day, key, -pico)
         self.db.prune(month)
         self.local.prune(month)
         self.kept.prune(month)
+        self.all.prune(month)
         self.reconciled += 1
 
     async def reconcile(self) -> None:
@@ -178,6 +191,7 @@ class SpendBook:
                     self.pending.clear()
                     self.local = Totals()
                     self.kept = Totals()
+                    self.all = Totals()
                     self.given_up.clear()
                 if failing:
                     log.warning("spend reconcile works again")

@@ -349,3 +349,34 @@ def test_a_workers_tokens_reach_the_other_workers_within_the_publish_interval(tm
 
     before, after = asyncio.run(run())
     assert (before, after) == (0, 800)
+
+
+def test_a_process_alone_with_its_windows_skips_the_lock_until_another_comes(tmp_path):
+    """Windows = one process's view of the folder. Alone, it needs no flock; once a second one
+    has opened the folder, the first's next presence check makes both lock again, and together
+    they never admit more than rpm."""
+    from gateway.ratelimit import Windows
+
+    first = Windows(tmp_path)
+    p = KeyPolicy.build("k", None, 4, None, None)
+    first.get("k").admit(p, 500.0)
+    assert first.presence is not None and first.presence.alone  # nobody else: no lock taken
+    second = Windows(tmp_path)
+    try:
+        second.get("k")
+        assert second.presence is not None and not second.presence.alone  # the first is there
+        first.check_alone()  # its next check (every PRESENCE_SECONDS in the gateway)
+        assert not first.presence.alone
+        admitted = 1
+        for i in range(10):
+            try:
+                (first if i % 2 else second).get("k").admit(p, 500.0 + i)
+                admitted += 1
+            except Refused:
+                pass
+        assert admitted == 4
+    finally:
+        second.close()
+    first.check_alone()
+    assert first.presence.alone  # the other went away
+    first.close()
