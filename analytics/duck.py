@@ -63,6 +63,7 @@ from urllib.parse import urlsplit
 
 import duckdb
 
+from analytics import rollup
 from gateway.database import Database, is_url, redact
 from gateway.db import database_from_config
 
@@ -448,7 +449,9 @@ class Snapshot:
         return path
 
     def _check_table(self) -> None:
-        """Create the table, or recreate it when an older ekai wrote other columns."""
+        """Create the tables, or recreate them when an older ekai wrote other columns: the
+        copy of the rows, and its hourly cells (`analytics.rollup`), made from the copy when
+        they are missing (a copy kept by an ekai from before them)."""
         have = self.con.execute(
             "SELECT list(column_name ORDER BY column_index) FROM duckdb_columns() "
             "WHERE database_name = ? AND table_name = 'usage'",
@@ -456,6 +459,8 @@ class Snapshot:
         ).fetchone()
         if not have or list(have[0] or []) != list(SNAPSHOT_COLUMNS):
             self.con.execute(f"CREATE OR REPLACE TABLE {SNAPSHOT_DB}.usage ({_table_columns()})")
+        if not rollup.matches(self.con):
+            rollup.build(self.con)
 
     def _state(self, after: int = 0) -> tuple[int, int, str | None]:
         """Rows, largest id and its request_id, of the copy's rows with id > `after`."""
@@ -515,6 +520,7 @@ class Snapshot:
             != self._last_request_id
         ):  # another file under the same name (restored, recreated): start again
             con.execute(f"DELETE FROM {SNAPSHOT_DB}.usage")
+            con.execute(f"DELETE FROM {SNAPSHOT_DB}.{rollup.TABLE}")
             self._count, self._last_id, self._last_request_id = 0, 0, None
             last_id = 0
         if top <= last_id:
@@ -526,7 +532,15 @@ class Snapshot:
         else:  # inside SQLite, by primary key: only the new rows are read
             inner = f"SELECT * FROM usage WHERE id > {last_id} AND id <= {top}"
             source = f"{_inside(con)}({sql_string(ATTACHED)}, {sql_string(inner)})"
-        con.execute(f"INSERT INTO {SNAPSHOT_DB}.usage SELECT {select} FROM {source}")
+        con.execute("BEGIN TRANSACTION")  # rows and cells change together for every reader
+        try:
+            con.execute(f"INSERT INTO {SNAPSHOT_DB}.usage SELECT {select} FROM {source}")
+            rollup.update(con, last_id)
+            con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise
         con.execute(f"CHECKPOINT {SNAPSHOT_DB}")
         added, new_last, new_request_id = self._state(after=last_id)
         if added:
