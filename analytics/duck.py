@@ -330,8 +330,11 @@ def snapshot_select(present: set[str]) -> str:
     """
     parts = []
     for name, kind in SNAPSHOT_COLUMNS.items():
-        if name == "ts":
-            parts.append("timezone('UTC', TRY_CAST(ts AS TIMESTAMPTZ)) AS ts")
+        if name == "ts":  # the gateway's own "...Z" (UTC) parses faster as a plain TIMESTAMP
+            parts.append(
+                "CASE WHEN ts LIKE '%Z' THEN TRY_CAST(ts AS TIMESTAMP) "
+                "ELSE timezone('UTC', TRY_CAST(ts AS TIMESTAMPTZ)) END AS ts"
+            )
         elif name in present:
             parts.append(name)
         else:

@@ -69,13 +69,18 @@ MEASURES: tuple[tuple[str, str, str], ...] = (
     ("max_id", "max(id)", "max"),
 )
 
-# Integer sums are kept as HUGEINT (DuckDB's sum of BIGINT); the queries cast their results.
+# Counts and integer sums are BIGINT (DuckDB's sum of BIGINT is a HUGEINT, several times slower
+# to read back; no hour's cell comes near 2^63 tokens or pico-USD).
+NOT_BIGINT = frozenset(("spend", "min_ts", "max_ts"))
 COLUMNS: tuple[str, ...] = ("hour", *DIMS, *(name for name, _, _ in MEASURES))
 
 
 def cells_sql(clause: str = "") -> str:
     """The cells of the rows of `usage` that match `clause` (a WHERE clause or "")."""
-    measures = ", ".join(f"{sql} AS {name}" for name, sql, _ in MEASURES)
+    measures = ", ".join(
+        f"{sql} AS {name}" if name in NOT_BIGINT else f"({sql})::BIGINT AS {name}"
+        for name, sql, _ in MEASURES
+    )
     return (
         f"SELECT date_trunc('hour', {TS}) AS hour, {', '.join(DIMS)}, {measures} "
         f"FROM usage {clause} GROUP BY ALL"
@@ -84,7 +89,10 @@ def cells_sql(clause: str = "") -> str:
 
 def _merge_sql(clause: str) -> str:
     """Cells of TABLE that match `clause`, merged so each hour and values is one cell."""
-    measures = ", ".join(f"{how}({name}) AS {name}" for name, _, how in MEASURES)
+    measures = ", ".join(
+        f"{how}({name}){'' if name in NOT_BIGINT else '::BIGINT'} AS {name}"
+        for name, _, how in MEASURES
+    )
     return f"SELECT hour, {', '.join(DIMS)}, {measures} FROM {TABLE} {clause} GROUP BY ALL"
 
 
@@ -104,14 +112,15 @@ def build(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def matches(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether TABLE exists with this version's columns."""
-    row = con.execute(
-        "SELECT list(column_name ORDER BY column_index) FROM duckdb_columns() "
+    """Whether TABLE exists with this version's columns and types."""
+    have = con.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() "
         "WHERE database_name = current_database() AND schema_name = current_schema() "
-        "AND table_name = ?",
+        "AND table_name = ? ORDER BY column_index",
         [TABLE],
-    ).fetchone()
-    return bool(row) and list(row[0] or []) == list(COLUMNS)  # type: ignore[index]
+    ).fetchall()
+    want = con.execute(f"DESCRIBE {cells_sql()}").fetchall()
+    return [tuple(c) for c in have] == [(c[0], c[1]) for c in want]
 
 
 def update(con: duckdb.DuckDBPyConnection, after: int) -> None:
