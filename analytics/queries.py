@@ -191,32 +191,31 @@ def cells(con: duckdb.DuckDBPyConnection, f: Filters) -> tuple[str, Params]:
     return "(" + " UNION ALL BY NAME ".join(parts) + ")", params
 
 
-def _id_floor(
-    con: duckdb.DuckDBPyConnection, f: Filters, limit: int, *, failed: bool = False
-) -> tuple[str, Params]:
-    """`where(f)` (with FAILED when `failed`), narrowed on a Snapshot to the ids at or above
-    which at least `limit` matching rows lie: the newest `limit` are among them, and the copy's
-    zone maps on `id` skip everything older. The cells, newest first, say where that is."""
+def _newest(
+    con: duckdb.DuckDBPyConnection, columns: str, f: Filters, limit: int, condition: str = ""
+) -> pl.DataFrame:
+    """The newest `limit` rows (by id) matching `f` and `condition`, newest first.
+
+    On a Snapshot, tried first among the last 16 x `limit` ids, then 16 times as many, ...:
+    once a window holds `limit` matching rows they are the newest (every row outside it is
+    older), and the copy's zone maps on `id` skip the rest of the table."""
     clause, params = where(f)
-    if failed:
-        clause = _and(clause, FAILED)
-    if limit <= 0 or not rollup.present(con):
-        return clause, params
-    source, cell_params = cells(con, f)
-    n = "failed" if failed else "requests"
-    row = con.execute(
-        f"""
-        SELECT min_id FROM (
-            SELECT min_id, sum({n}) OVER (ORDER BY min_id DESC ROWS UNBOUNDED PRECEDING) AS seen
-            FROM {source} WHERE {n} > 0
-        ) WHERE seen >= $limit ORDER BY min_id DESC LIMIT 1
-        """,
-        cell_params | {"limit": limit},
-    ).fetchone()
-    if row is not None and row[0] is not None:
-        clause = _and(clause, "id >= $id_floor")
-        params["id_floor"] = int(row[0])
-    return clause, params
+    if condition:
+        clause = _and(clause, condition)
+    params["limit"] = limit
+    sql = f"SELECT {columns} FROM usage {{clause}} ORDER BY id DESC LIMIT $limit"
+    if limit > 0 and rollup.present(con):
+        row = con.execute(f"SELECT max(max_id) FROM {rollup.TABLE}").fetchone()
+        top = int(row[0]) if row and row[0] is not None else 0
+        span = 16 * limit
+        while span < top:
+            params["id_floor"] = top - span
+            frame = _frame(con, sql.format(clause=_and(clause, "id > $id_floor")), params)
+            if frame.height >= limit:
+                return frame
+            span *= 16
+        params.pop("id_floor", None)
+    return _frame(con, sql.format(clause=clause), params)
 
 
 # --- filter choices -------------------------------------------------------------------------
@@ -620,26 +619,12 @@ LATEST_COLUMNS = (
 
 def recent_errors(con: duckdb.DuckDBPyConnection, f: Filters, *, limit: int = 20) -> pl.DataFrame:
     """The newest `limit` failed requests, newest first."""
-    params_limit = max(int(limit), 0)
-    clause, params = _id_floor(con, f, params_limit, failed=True)
-    params["limit"] = params_limit
-    return _frame(
-        con,
-        f"SELECT {RECENT_ERROR_COLUMNS} FROM usage {clause} ORDER BY id DESC LIMIT $limit",
-        params,
-    )
+    return _newest(con, RECENT_ERROR_COLUMNS, f, max(int(limit), 0), FAILED)
 
 
 def latest_requests(con: duckdb.DuckDBPyConnection, f: Filters, *, limit: int = 50) -> pl.DataFrame:
     """The newest `limit` requests, newest first (by id, which is the order they were written)."""
-    params_limit = max(int(limit), 0)
-    clause, params = _id_floor(con, f, params_limit)
-    params["limit"] = params_limit
-    return _frame(
-        con,
-        f"SELECT {LATEST_COLUMNS} FROM usage {clause} ORDER BY id DESC LIMIT $limit",
-        params,
-    )
+    return _newest(con, LATEST_COLUMNS, f, max(int(limit), 0))
 
 
 # --- sessions -------------------------------------------------------------------------------
