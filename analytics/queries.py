@@ -11,8 +11,9 @@ counted.
 The sums come from hourly cells (`analytics.rollup`, via `cells`): on a Snapshot, its table of
 cells maintained with the copy plus the rows of the hours a period cuts; elsewhere, cells made
 from the rows on the fly. Either way they cover exactly the rows that match the filters. Only the
-latency percentiles (not a sum) and the row listings read rows, the listings and one session's
-requests through `id` ranges the cells give, so they touch a few row groups of the copy, not all.
+latency percentiles (not a sum) and the row listings read rows: the listings and one session's
+requests through `id` ranges (the newest ids; the session's first and last id from its cells), so
+they touch a few row groups of the copy, not all of them.
 
 User choices reach SQL only as bound parameters (`$name`). The two things that cannot be
 parameters, a grouping column and a time bucket, are looked up in closed tables

@@ -283,8 +283,8 @@ def gateway_run(
 
     original = gb.write_config
 
-    def into_db(folder: Path, fake: gb.Fake, port: int) -> Path:  # the gateway writes into `db`
-        path = original(folder, fake, port)
+    def into_db(*args: Any, **kwargs: Any) -> Path:  # the gateway writes into `db`
+        path = original(*args, **kwargs)
         path.write_text(path.read_text().replace("usage.db", str(db)))
         return path
 
