@@ -304,7 +304,7 @@ def totals(con: duckdb.DuckDBPyConnection, f: Filters) -> Totals:
         SELECT coalesce(sum(requests), 0)::BIGINT,
                coalesce(sum(failed), 0)::BIGINT,
                coalesce(sum(unpriced), 0)::BIGINT,
-               coalesce(sum(spend), 0)::DOUBLE,
+               coalesce(sum(spend_pico) / 1e12, 0)::DOUBLE,
                coalesce(sum(input_tokens), 0)::BIGINT,
                coalesce(sum(cache_read_tokens), 0)::BIGINT,
                coalesce(sum(cache_write_tokens), 0)::BIGINT,
@@ -349,20 +349,20 @@ def spend_over_time(
         f"""
         WITH cells AS (
             SELECT date_trunc('{bucket}', hour) AS bucket, {key} AS key,
-                   sum(spend) AS spend, sum(requests) AS requests
+                   sum(spend_pico) AS spend_pico, sum(requests) AS requests
             FROM {source}
             WHERE hour IS NOT NULL
             GROUP BY ALL
         ),
         ranked AS (
             SELECT key, row_number() OVER (
-                ORDER BY coalesce(sum(spend), 0) DESC, sum(requests) DESC, key
+                ORDER BY coalesce(sum(spend_pico), 0) DESC, sum(requests) DESC, key
             ) AS rank
             FROM cells GROUP BY key
         )
         SELECT bucket,
                CASE WHEN rank <= $top THEN cells.key ELSE '{OTHER}' END AS key,
-               coalesce(sum(spend), 0)::DOUBLE AS spend_usd,
+               coalesce(sum(spend_pico) / 1e12, 0)::DOUBLE AS spend_usd,
                sum(requests)::BIGINT AS requests
         FROM cells JOIN ranked USING (key)
         GROUP BY ALL
@@ -413,8 +413,8 @@ def cost_by(con: duckdb.DuckDBPyConnection, f: Filters, *, by: Split = "model") 
         f"""
         SELECT {key} AS key,
                sum(requests)::BIGINT AS requests,
-               coalesce(sum(spend), 0)::DOUBLE AS spend_usd,
-               coalesce(sum(spend) / nullif(sum(sum(spend)) OVER (), 0), 0)::DOUBLE AS share,
+               coalesce(sum(spend_pico) / 1e12, 0)::DOUBLE AS spend_usd,
+               coalesce(sum(spend_pico) / nullif(sum(sum(spend_pico)) OVER (), 0), 0)::DOUBLE AS share,
                sum(unpriced)::BIGINT AS unpriced,
                coalesce(sum(input_tokens), 0)::BIGINT AS input_tokens,
                coalesce(sum(cache_read_tokens), 0)::BIGINT AS cache_read_tokens,
@@ -655,7 +655,7 @@ def top_sessions(con: duckdb.DuckDBPyConnection, f: Filters, *, limit: int = 20)
         WITH c AS MATERIALIZED (SELECT * FROM {source} WHERE session_id IS NOT NULL),
         top AS (
             SELECT session_id,
-                   coalesce(sum(spend), 0)::DOUBLE AS spend_usd,
+                   coalesce(sum(spend_pico) / 1e12, 0)::DOUBLE AS spend_usd,
                    sum(requests)::BIGINT AS requests
             FROM c
             GROUP BY session_id
@@ -758,8 +758,8 @@ def session_breakdown(con: duckdb.DuckDBPyConnection, session_id: str) -> pl.Dat
         SELECT {SPLITS["model"]} AS model,
                coalesce(agent, '{MAIN_AGENT}') AS agent,
                sum(requests)::BIGINT AS requests,
-               coalesce(sum(spend), 0)::DOUBLE AS spend_usd,
-               coalesce(sum(spend) / nullif(sum(sum(spend)) OVER (), 0), 0)::DOUBLE AS share,
+               coalesce(sum(spend_pico) / 1e12, 0)::DOUBLE AS spend_usd,
+               coalesce(sum(spend_pico) / nullif(sum(sum(spend_pico)) OVER (), 0), 0)::DOUBLE AS share,
                sum(prompt_tokens)::BIGINT AS prompt_tokens,
                sum(output_tokens)::BIGINT AS output_tokens,
                {HIT_RATE} AS cache_hit_rate

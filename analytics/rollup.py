@@ -17,8 +17,12 @@ a query sees rows and cells from the same refresh. A connection without TABLE (t
 `duck.connect`) gets its cells from the rows on the fly (`cells_sql`), so each figure has one
 definition whatever the connection.
 
-The measures are exact: counts and integer sums add up exactly; `spend` is a sum of DOUBLEs, so
-like any parallel sum it may differ from a row-by-row sum in the last bits of its 16 digits.
+The measures are exact and do not depend on the order rows are added in: counts and integer sums
+add up exactly, and spend is summed as whole pico-USD (each row's `cost_usd` rounded to 1e-12 USD,
+which is exactly the gateway's `cost_pico_usd`), so the same rows give the same spend to the last
+digit whatever copy, order or cells they are summed from. (A sum of DOUBLEs in parallel differs
+in its last bits from run to run.) A cell holds up to 2^63 pico-USD, $9.2M in one hour for one
+provider, model, key, client, session and agent; more makes the refresh fail, not the figure.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ MEASURES: tuple[tuple[str, str, str], ...] = (
     ("requests", "count(*)", "sum"),
     ("failed", f"count(*) FILTER (WHERE {FAILED})", "sum"),
     ("unpriced", "count(*) FILTER (WHERE cost_usd IS NULL)", "sum"),
-    ("spend", "sum(cost_usd)", "sum"),
+    ("spend_pico", "sum(TRY_CAST(round(cost_usd * 1e12) AS HUGEINT))", "sum"),
     ("cost_pico", "sum(cost_pico_usd)", "sum"),
     ("input_tokens", "sum(input_tokens)", "sum"),
     ("cache_read_tokens", "sum(cache_read_tokens)", "sum"),
@@ -71,7 +75,7 @@ MEASURES: tuple[tuple[str, str, str], ...] = (
 
 # Counts and integer sums are BIGINT (DuckDB's sum of BIGINT is a HUGEINT, several times slower
 # to read back; no hour's cell comes near 2^63 tokens or pico-USD).
-NOT_BIGINT = frozenset(("spend", "min_ts", "max_ts"))
+NOT_BIGINT = frozenset(("min_ts", "max_ts"))
 COLUMNS: tuple[str, ...] = ("hour", *DIMS, *(name for name, _, _ in MEASURES))
 
 

@@ -4,7 +4,9 @@ Each figure is computed twice over the same rows: on a connection whose `usage` 
 (the queries then make cells from the matching rows on the fly) and on one that also holds the
 cells table, built once and then updated incrementally (the Snapshot's path: whole hours from
 the table, the hours a period cuts from the rows). Periods start and end anywhere within an
-hour; rows arrive late (an old `ts`) or without a parsable `ts`. The figures themselves are
+hour; rows arrive late (an old `ts`) or without a parsable `ts`. The two must be equal to the
+last digit (spend is summed as whole pico-USD, so the order of addition does not matter). The
+figures themselves are
 checked against hand-worked answers and a plain-Python reference in test_analytics_queries.py
 and test_analytics_sessions.py, through the Snapshot as well.
 """
@@ -19,7 +21,6 @@ from typing import Any
 
 import duckdb
 import polars as pl
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -76,13 +77,11 @@ def assert_same(rows: dict[str, Any], cells: dict[str, Any]) -> None:
     for name, want in rows.items():
         got = cells[name]
         if isinstance(want, pl.DataFrame):
-            # spend is a sum of DOUBLEs: the last bits depend on the order it is added in
-            assert_frame_equal(got, want, check_exact=False, rel_tol=1e-9, abs_tol=1e-9), name
+            assert_frame_equal(got, want), name
         else:
             assert got.keys() == want.keys(), name
             for key, value in want.items():
-                expected = pytest.approx(value, rel=1e-9) if isinstance(value, float) else value
-                assert got[key] == expected, f"{name}.{key}"
+                assert got[key] == value, f"{name}.{key}"
 
 
 def with_cells(rows: list[dict[str, Any]], first: int) -> duckdb.DuckDBPyConnection:
@@ -130,9 +129,9 @@ def test_merged_cells_are_one_per_hour_and_values() -> None:
         f"SELECT count(*) FROM (SELECT {dims} FROM {rollup.TABLE} GROUP BY ALL HAVING count(*) > 1)"
     ).fetchone()
     assert dupes == (0,)
-    assert con.execute(f"SELECT sum(requests), sum(spend) FROM {rollup.TABLE}").fetchone() == (
+    assert con.execute(f"SELECT sum(requests), sum(spend_pico) FROM {rollup.TABLE}").fetchone() == (
         12,
-        6.0,
+        6 * 10**12,
     )
 
 
