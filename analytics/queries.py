@@ -561,33 +561,25 @@ def latency(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
     """
     clause, params = where(f)
     clause = _and(clause, f"NOT {FAILED}")
-    # Grouped by the columns themselves (cheaper than by their labels) and labelled after;
-    # should that give two groups one label (a NULL provider and one named "(unknown)"),
-    # grouped by the labels instead.
-    for provider, model in (("provider", "model"), (SPLITS["provider"], SPLITS["model"])):
-        frame = _frame(
-            con,
-            f"""
-            WITH q AS (  -- both quantiles of a column from one sort of it
-                SELECT {provider} AS provider, {model} AS model,
-                       count(*)::BIGINT AS requests,
-                       quantile_cont(ttft_ms, [0.5, 0.95]) AS ttft,
-                       quantile_cont(latency_ms, [0.5, 0.95]) AS total
-                FROM usage {clause}
-                GROUP BY ALL
-            )
-            SELECT coalesce(provider, '{UNKNOWN}') AS provider,
-                   coalesce(model, '{UNKNOWN}') AS model, requests,
-                   ttft[1] AS ttft_p50_ms, ttft[2] AS ttft_p95_ms,
-                   total[1] AS latency_p50_ms, total[2] AS latency_p95_ms
-            FROM q
-            ORDER BY requests DESC, provider, model
-            """,
-            params,
+    return _frame(
+        con,
+        f"""
+        WITH q AS (  -- both quantiles of a column from one sort of it
+            SELECT {SPLITS["provider"]} AS provider, {SPLITS["model"]} AS model,
+                   count(*)::BIGINT AS requests,
+                   quantile_cont(ttft_ms, [0.5, 0.95]) AS ttft,
+                   quantile_cont(latency_ms, [0.5, 0.95]) AS total
+            FROM usage {clause}
+            GROUP BY ALL
         )
-        if not frame.select("provider", "model").is_duplicated().any():
-            break
-    return frame
+        SELECT provider, model, requests,
+               ttft[1] AS ttft_p50_ms, ttft[2] AS ttft_p95_ms,
+               total[1] AS latency_p50_ms, total[2] AS latency_p95_ms
+        FROM q
+        ORDER BY requests DESC, provider, model
+        """,
+        params,
+    )
 
 
 def errors_by(
