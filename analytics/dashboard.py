@@ -10,8 +10,9 @@ a refresh costs what the new rows cost, not what the table costs; the file is at
 that short read, so the gateway writing it is never held up. The copy is kept in the cache
 directory (`--cache DIR`, default `$EKAI_CACHE_DIR` or ~/.cache/ekai; `--no-cache` for a private
 temporary one), so reopening the dashboard reads only what arrived meanwhile. Every figure below
-is a query over *all* rows of the copy that match the filters (`analytics.queries`); changing a
-filter re-runs only those queries.
+is a query over *all* rows of the copy that match the filters (`analytics.queries`; the sums read
+the copy's hourly cells, `analytics.rollup`, which give the same figures in a fraction of the
+time); changing a filter re-runs only those queries.
 
 Sessions. A coding agent's session (Claude Code, Codex, or anything sending `x-ekai-session`)
 is many requests; the Sessions section lists the period's most expensive ones and, for the one

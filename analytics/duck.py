@@ -12,15 +12,16 @@ Everything in `analytics/` reads the usage table through one of the two factorie
   costs what the new rows cost, not what the table costs. `snapshot(db)` is a one-off full copy.
 
 How a refresh reads. The usage table is append-only and SQLite gives a new row the largest id
-plus one, one writer at a time, so "rows with id > last" is exactly what is new. The rows are
-read with `sqlite_query` (the statement runs inside SQLite, so `WHERE id > ?` uses the primary
-key; the sqlite scanner would read the whole table, as it pushes projections down but not
-filters), in chunks of `CHUNK_ROWS` ids, each appended to the copy and checkpointed so it is
-compressed at once (DuckDB's in-memory database with COMPRESS: ~30 bytes a row instead of ~250,
-so 10M rows fit in a few hundred MB). A file that was replaced (its row at the last id seen has
-another request id, or its largest id went down) is copied again from the start. The gateway
-never deletes or updates usage rows; if someone does by hand, delete the cached copy
-(`cache_file`) or run with `--no-cache` to read the table afresh.
+plus one, one writer at a time, so "rows with id > last" is exactly what is new. A few new rows
+are read with `sqlite_query` (the statement runs inside SQLite, so `WHERE id > ?` uses the
+primary key); a large backlog (the first copy) with the sqlite scanner, which reads the whole
+table in parallel but filters only after reading (FULL_SCAN_SHARE). The rows are appended to the
+copy, a DuckDB database file (compressed columns, ~50 bytes a row), and in the same transaction
+their hourly cells are merged into the copy's cells table (`analytics.rollup`), from which the
+dashboard's sums are read. A file that was replaced (its row at the last id seen has another
+request id, or its largest id went down) is copied again from the start. The gateway never
+deletes or updates usage rows; if someone does by hand, delete the cached copy (`cache_file`) or
+run with `--no-cache` to read the table afresh.
 
 Concurrency with the gateway. The gateway writes the file in WAL mode. A WAL reader never blocks
 the writer and the writer never blocks a reader; the only harm a reader can do is hold a read
@@ -63,6 +64,7 @@ from urllib.parse import urlsplit
 
 import duckdb
 
+from analytics import rollup
 from gateway.database import Database, is_url, redact
 from gateway.db import database_from_config
 
@@ -329,8 +331,11 @@ def snapshot_select(present: set[str]) -> str:
     """
     parts = []
     for name, kind in SNAPSHOT_COLUMNS.items():
-        if name == "ts":
-            parts.append("timezone('UTC', TRY_CAST(ts AS TIMESTAMPTZ)) AS ts")
+        if name == "ts":  # the gateway's own "...Z" (UTC) parses faster as a plain TIMESTAMP
+            parts.append(
+                "CASE WHEN ts LIKE '%Z' THEN TRY_CAST(ts AS TIMESTAMP) "
+                "ELSE timezone('UTC', TRY_CAST(ts AS TIMESTAMPTZ)) END AS ts"
+            )
         elif name in present:
             parts.append(name)
         else:
@@ -371,6 +376,10 @@ MEMORY_LIMIT = "1GB"  # DuckDB's buffer pool for the copy: the rest stays on dis
 # cheaper than reading the missing ids through SQLite (measured: ~2.5 s per 1M rows for the
 # scan of everything, ~6 s per 1M rows read by id).
 FULL_SCAN_SHARE = 0.2
+# A refresh that copied at least this many rows checkpoints the copy at once (compressing them);
+# fewer wait in DuckDB's write-ahead log for its automatic checkpoint (at 16 MB of log), so a
+# refresh every 10 s does not pay a checkpoint each time.
+CHECKPOINT_ROWS = 100_000
 
 
 def cache_directory(environ: Mapping[str, str] = os.environ) -> Path:
@@ -448,7 +457,9 @@ class Snapshot:
         return path
 
     def _check_table(self) -> None:
-        """Create the table, or recreate it when an older ekai wrote other columns."""
+        """Create the tables, or recreate them when an older ekai wrote other columns: the
+        copy of the rows, and its hourly cells (`analytics.rollup`), made from the copy when
+        they are missing (a copy kept by an ekai from before them)."""
         have = self.con.execute(
             "SELECT list(column_name ORDER BY column_index) FROM duckdb_columns() "
             "WHERE database_name = ? AND table_name = 'usage'",
@@ -456,6 +467,8 @@ class Snapshot:
         ).fetchone()
         if not have or list(have[0] or []) != list(SNAPSHOT_COLUMNS):
             self.con.execute(f"CREATE OR REPLACE TABLE {SNAPSHOT_DB}.usage ({_table_columns()})")
+        if not rollup.matches(self.con):
+            rollup.build(self.con)
 
     def _state(self, after: int = 0) -> tuple[int, int, str | None]:
         """Rows, largest id and its request_id, of the copy's rows with id > `after`."""
@@ -515,6 +528,7 @@ class Snapshot:
             != self._last_request_id
         ):  # another file under the same name (restored, recreated): start again
             con.execute(f"DELETE FROM {SNAPSHOT_DB}.usage")
+            con.execute(f"DELETE FROM {SNAPSHOT_DB}.{rollup.TABLE}")
             self._count, self._last_id, self._last_request_id = 0, 0, None
             last_id = 0
         if top <= last_id:
@@ -526,8 +540,17 @@ class Snapshot:
         else:  # inside SQLite, by primary key: only the new rows are read
             inner = f"SELECT * FROM usage WHERE id > {last_id} AND id <= {top}"
             source = f"{_inside(con)}({sql_string(ATTACHED)}, {sql_string(inner)})"
-        con.execute(f"INSERT INTO {SNAPSHOT_DB}.usage SELECT {select} FROM {source}")
-        con.execute(f"CHECKPOINT {SNAPSHOT_DB}")
+        con.execute("BEGIN TRANSACTION")  # rows and cells change together for every reader
+        try:
+            con.execute(f"INSERT INTO {SNAPSHOT_DB}.usage SELECT {select} FROM {source}")
+            rollup.update(con, last_id)
+            con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise
+        if top - last_id >= CHECKPOINT_ROWS:  # a small batch waits for DuckDB's own checkpoint
+            con.execute(f"CHECKPOINT {SNAPSHOT_DB}")
         added, new_last, new_request_id = self._state(after=last_id)
         if added:
             self._count += added

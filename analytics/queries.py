@@ -8,6 +8,13 @@ summarised, and nothing is computed over a capped sample. Only the `limit` of th
 (`recent_errors`, `latest_requests`) caps anything, and it caps what is listed, not what is
 counted.
 
+The sums come from hourly cells (`analytics.rollup`, via `cells`): on a Snapshot, its table of
+cells maintained with the copy plus the rows of the hours a period cuts; elsewhere, cells made
+from the rows on the fly. Either way they cover exactly the rows that match the filters. Only the
+latency percentiles (not a sum) and the row listings read rows: the listings and one session's
+requests through `id` ranges (the newest ids; the session's first and last id from its cells), so
+they touch a few row groups of the copy, not all of them.
+
 User choices reach SQL only as bound parameters (`$name`). The two things that cannot be
 parameters, a grouping column and a time bucket, are looked up in closed tables
 (`SPLITS`, `BUCKETS`) and anything else is refused with ValueError.
@@ -26,13 +33,14 @@ Conventions:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
 import duckdb
 import polars as pl
 
+from analytics import rollup
 from gateway.limits import Calendar
 
 Bucket = Literal["hour", "day"]
@@ -52,8 +60,8 @@ OTHER = "(other)"
 
 # `ts` is TEXT in the live view and already a TIMESTAMP in a snapshot; the cast serves both
 # (on a TIMESTAMP it is free).
-TS = "TRY_CAST(ts AS TIMESTAMP)"
-FAILED = "(status >= 400 OR error IS NOT NULL)"
+TS = rollup.TS
+FAILED = rollup.FAILED
 
 TOKEN_KINDS: tuple[tuple[str, str], ...] = (
     ("input", "input_tokens"),
@@ -134,6 +142,83 @@ def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: Params) -> pl.DataF
     return con.execute(sql, params).pl()
 
 
+def _hour_floor(value: datetime) -> datetime:
+    return value.replace(minute=0, second=0, microsecond=0)
+
+
+def _hour_ceil(value: datetime) -> datetime:
+    floor = _hour_floor(value)
+    return floor if floor == value else floor + timedelta(hours=1)
+
+
+def cells(con: duckdb.DuckDBPyConnection, f: Filters) -> tuple[str, Params]:
+    """A FROM item (a parenthesised query) of hourly cells (`analytics.rollup`) that together
+    hold exactly the rows matching `f`, and its parameters.
+
+    With the cells table (a Snapshot): its cells of the hours the period covers whole, plus
+    cells made from the rows of the hours at its ends that it cuts (found through the copy's
+    zone maps on `ts`). Without it: cells made from the matching rows.
+    """
+    if not rollup.present(con):
+        clause, params = where(f)
+        return f"({rollup.cells_sql(clause)})", params
+    clause, params = where(replace(f, start=None, end=None))
+    lo = None if f.start is None else _hour_ceil(f.start)
+    hi = None if f.end is None else _hour_floor(f.end)
+    parts: list[str] = []
+    cut: list[tuple[datetime | None, datetime | None]] = []
+    if lo is not None and hi is not None and lo >= hi:  # within an hour or two: rows only
+        cut.append((f.start, f.end))
+    else:
+        whole = clause
+        if lo is not None:
+            whole = _and(whole, "hour >= $cells_lo")
+            params["cells_lo"] = lo
+            if f.start is not None and f.start < lo:
+                cut.append((f.start, lo))
+        if hi is not None:
+            whole = _and(whole, "hour < $cells_hi")
+            params["cells_hi"] = hi
+            if f.end is not None and hi < f.end:
+                cut.append((hi, f.end))
+        parts.append(f"SELECT * FROM {rollup.TABLE} {whole}")
+    for i, (start, end) in enumerate(cut):
+        edge = clause
+        for name, op, value in ((f"cut{i}_start", ">=", start), (f"cut{i}_end", "<", end)):
+            if value is not None:
+                edge = _and(edge, f"{TS} {op} ${name}")
+                params[name] = value
+        parts.append(rollup.cells_sql(edge))
+    return "(" + " UNION ALL BY NAME ".join(parts) + ")", params
+
+
+def _newest(
+    con: duckdb.DuckDBPyConnection, columns: str, f: Filters, limit: int, condition: str = ""
+) -> pl.DataFrame:
+    """The newest `limit` rows (by id) matching `f` and `condition`, newest first.
+
+    On a Snapshot, tried first among the last 16 x `limit` ids, then 16 times as many, ...:
+    once a window holds `limit` matching rows they are the newest (every row outside it is
+    older), and the copy's zone maps on `id` skip the rest of the table."""
+    clause, params = where(f)
+    if condition:
+        clause = _and(clause, condition)
+    params["limit"] = limit
+    sql = f"SELECT {columns} FROM usage {{clause}} ORDER BY id DESC LIMIT $limit"
+    if limit > 0 and rollup.present(con):
+        row = con.execute(f"SELECT max(max_id) FROM {rollup.TABLE}").fetchone()
+        top = int(row[0]) if row and row[0] is not None else 0
+        span = 16 * limit
+        while span < top:
+            params["id_floor"] = top - span
+            frame = _frame(con, sql.format(clause=_and(clause, "id > $id_floor")), params)
+            if frame.height >= limit:
+                return frame
+            span *= 16
+        params.pop("id_floor", None)
+    return _frame(con, sql.format(clause=clause), params)
+
+
 # --- filter choices -------------------------------------------------------------------------
 
 
@@ -154,16 +239,18 @@ class FilterOptions:
 def filter_options(con: duckdb.DuckDBPyConnection) -> FilterOptions:
     """Row count, time span and the distinct providers, models, client formats, keys and
     clients (the last two by their labels: NO_KEY, UNKNOWN for NULL)."""
+    source, params = cells(con, Filters())
     row = con.execute(
         f"""
-        SELECT count(*)::BIGINT, min({TS}), max({TS}),
+        SELECT coalesce(sum(requests), 0)::BIGINT, min(min_ts), max(max_ts),
                list(DISTINCT provider ORDER BY provider),
                list(DISTINCT model ORDER BY model),
                list(DISTINCT client_format ORDER BY client_format),
                list(DISTINCT {SPLITS["key"]} ORDER BY {SPLITS["key"]}),
                list(DISTINCT {SPLITS["client"]} ORDER BY {SPLITS["client"]})
-        FROM usage
-        """
+        FROM {source}
+        """,
+        params,
     ).fetchone()
     assert row is not None  # an aggregate without GROUP BY always returns one row
     requests, first, last, providers, models, formats, keys, clients = row
@@ -211,19 +298,19 @@ class Totals:
 
 def totals(con: duckdb.DuckDBPyConnection, f: Filters) -> Totals:
     """Requests, failures, spend and tokens by kind over every row that matches `f`."""
-    clause, params = where(f)
+    source, params = cells(con, f)
     row = con.execute(
         f"""
-        SELECT count(*)::BIGINT,
-               count(*) FILTER (WHERE {FAILED})::BIGINT,
-               count(*) FILTER (WHERE cost_usd IS NULL)::BIGINT,
-               coalesce(sum(cost_usd), 0)::DOUBLE,
+        SELECT coalesce(sum(requests), 0)::BIGINT,
+               coalesce(sum(failed), 0)::BIGINT,
+               coalesce(sum(unpriced), 0)::BIGINT,
+               coalesce(sum(spend_pico) / 1e12, 0)::DOUBLE,
                coalesce(sum(input_tokens), 0)::BIGINT,
                coalesce(sum(cache_read_tokens), 0)::BIGINT,
                coalesce(sum(cache_write_tokens), 0)::BIGINT,
                coalesce(sum(output_tokens), 0)::BIGINT,
                coalesce(sum(reasoning_tokens), 0)::BIGINT
-        FROM usage {clause}
+        FROM {source}
         """,
         params,
     ).fetchone()
@@ -252,30 +339,30 @@ def spend_over_time(
     if bucket not in BUCKETS:
         raise ValueError(f"bucket must be one of {BUCKETS}, not {bucket!r}")
     key = _split_expr(split)
-    clause, params = where(f)
-    clause = _and(clause, f"{TS} IS NOT NULL")
+    source, params = cells(con, f)
     params |= {"top": max(int(top), 0)}
-    # Aggregate the rows into (bucket, key) cells first; ranking and folding into "(other)"
-    # then work on a few hundred cells, not on every row. The bucket is a literal from the
-    # closed BUCKETS list (a constant date_trunc unit is much faster than a parameter).
+    # Aggregate into (bucket, key) cells first; ranking and folding into "(other)" then work on
+    # a few hundred cells. The bucket is a literal from the closed BUCKETS list (a constant
+    # date_trunc unit is much faster than a parameter); an hourly cell lies in one bucket.
     return _frame(
         con,
         f"""
         WITH cells AS (
-            SELECT date_trunc('{bucket}', {TS}) AS bucket, {key} AS key,
-                   sum(cost_usd) AS spend, count(*) AS requests
-            FROM usage {clause}
+            SELECT date_trunc('{bucket}', hour) AS bucket, {key} AS key,
+                   sum(spend_pico) AS spend_pico, sum(requests) AS requests
+            FROM {source}
+            WHERE hour IS NOT NULL
             GROUP BY ALL
         ),
         ranked AS (
             SELECT key, row_number() OVER (
-                ORDER BY coalesce(sum(spend), 0) DESC, sum(requests) DESC, key
+                ORDER BY coalesce(sum(spend_pico), 0) DESC, sum(requests) DESC, key
             ) AS rank
             FROM cells GROUP BY key
         )
         SELECT bucket,
                CASE WHEN rank <= $top THEN cells.key ELSE '{OTHER}' END AS key,
-               coalesce(sum(spend), 0)::DOUBLE AS spend_usd,
+               coalesce(sum(spend_pico) / 1e12, 0)::DOUBLE AS spend_usd,
                sum(requests)::BIGINT AS requests
         FROM cells JOIN ranked USING (key)
         GROUP BY ALL
@@ -320,21 +407,20 @@ def cost_by(con: duckdb.DuckDBPyConnection, f: Filters, *, by: Split = "model") 
     `output_tokens`.
     """
     key = _split_expr(by)
-    clause, params = where(f)
+    source, params = cells(con, f)
     return _frame(
         con,
         f"""
         SELECT {key} AS key,
-               count(*)::BIGINT AS requests,
-               coalesce(sum(cost_usd), 0)::DOUBLE AS spend_usd,
-               coalesce(sum(cost_usd) / nullif(sum(sum(cost_usd)) OVER (), 0), 0)::DOUBLE
-                   AS share,
-               count(*) FILTER (WHERE cost_usd IS NULL)::BIGINT AS unpriced,
+               sum(requests)::BIGINT AS requests,
+               coalesce(sum(spend_pico) / 1e12, 0)::DOUBLE AS spend_usd,
+               coalesce(sum(spend_pico) / nullif(sum(sum(spend_pico)) OVER (), 0), 0)::DOUBLE AS share,
+               sum(unpriced)::BIGINT AS unpriced,
                coalesce(sum(input_tokens), 0)::BIGINT AS input_tokens,
                coalesce(sum(cache_read_tokens), 0)::BIGINT AS cache_read_tokens,
                coalesce(sum(cache_write_tokens), 0)::BIGINT AS cache_write_tokens,
                coalesce(sum(output_tokens), 0)::BIGINT AS output_tokens
-        FROM usage {clause}
+        FROM {source}
         GROUP BY 1
         ORDER BY spend_usd DESC, requests DESC, key
         """,
@@ -414,15 +500,15 @@ def cache_savings(con: duckdb.DuckDBPyConnection, f: Filters, prices: Prices) ->
 
     The token sums run in DuckDB over every row; only the small per-model result is priced here.
     """
-    clause, params = where(f)
-    clause = _and(clause, "(cache_read_tokens > 0 OR cache_write_tokens > 0)")
-    sums = con.execute(
+    source, params = cells(con, f)
+    sums = con.execute(  # over the rows that read or wrote the cache (rollup.CACHED)
         f"""
         SELECT coalesce(provider, '(unknown)'), coalesce(model, '(unknown)'),
                coalesce(provider_model, ''),
-               sum(cache_read_tokens)::BIGINT, sum(cache_write_tokens)::BIGINT,
-               sum(cache_write_1h_tokens)::BIGINT
-        FROM usage {clause}
+               sum(cached_read_tokens)::BIGINT, sum(cached_write_tokens)::BIGINT,
+               sum(cached_write_1h_tokens)::BIGINT
+        FROM {source}
+        WHERE cached > 0
         GROUP BY ALL
         """,
         params,
@@ -501,15 +587,15 @@ def errors_by(
 ) -> pl.DataFrame:
     """Requests, failures and error rate per provider (or model), worst rate first."""
     key = _split_expr(by)
-    clause, params = where(f)
+    source, params = cells(con, f)
     return _frame(
         con,
         f"""
         SELECT {key} AS key,
-               count(*)::BIGINT AS requests,
-               count(*) FILTER (WHERE {FAILED})::BIGINT AS failed,
-               (count(*) FILTER (WHERE {FAILED}) / count(*))::DOUBLE AS error_rate
-        FROM usage {clause}
+               sum(requests)::BIGINT AS requests,
+               sum(failed)::BIGINT AS failed,
+               (sum(failed) / sum(requests))::DOUBLE AS error_rate
+        FROM {source}
         GROUP BY 1
         ORDER BY error_rate DESC, requests DESC, key
         """,
@@ -526,82 +612,81 @@ LATEST_COLUMNS = (
 
 def recent_errors(con: duckdb.DuckDBPyConnection, f: Filters, *, limit: int = 20) -> pl.DataFrame:
     """The newest `limit` failed requests, newest first."""
-    clause, params = where(f)
-    clause = _and(clause, FAILED)
-    params["limit"] = max(int(limit), 0)
-    return _frame(
-        con,
-        f"SELECT {RECENT_ERROR_COLUMNS} FROM usage {clause} ORDER BY id DESC LIMIT $limit",
-        params,
-    )
+    return _newest(con, RECENT_ERROR_COLUMNS, f, max(int(limit), 0), FAILED)
 
 
 def latest_requests(con: duckdb.DuckDBPyConnection, f: Filters, *, limit: int = 50) -> pl.DataFrame:
     """The newest `limit` requests, newest first (by id, which is the order they were written)."""
-    clause, params = where(f)
-    params["limit"] = max(int(limit), 0)
-    return _frame(
-        con,
-        f"SELECT {LATEST_COLUMNS} FROM usage {clause} ORDER BY id DESC LIMIT $limit",
-        params,
-    )
+    return _newest(con, LATEST_COLUMNS, f, max(int(limit), 0))
 
 
 # --- sessions -------------------------------------------------------------------------------
 
-# The cache hit rate of a set of requests: the share of their prompt tokens read from the
-# provider's cache (NULL when they sent no prompt, e.g. all failed).
-HIT_RATE = (
-    "(sum(cache_read_tokens) / nullif(sum(input_tokens + cache_read_tokens + "
-    "cache_write_tokens), 0))::DOUBLE"
-)
+# The cache hit rate of a set of requests (of cells): the share of their prompt tokens read from
+# the provider's cache (NULL when they sent no prompt, e.g. all failed).
+HIT_RATE = "(sum(cache_read_tokens) / nullif(sum(prompt_tokens), 0))::DOUBLE"
 
 
 def top_sessions(con: duckdb.DuckDBPyConnection, f: Filters, *, limit: int = 20) -> pl.DataFrame:
     """The `limit` most expensive sessions among the requests that match `f`.
 
     One row per `session_id` (requests without one are not a session): `session_id`, `client`
-    (the most frequent; UNKNOWN when none says), `key` (likewise, NO_KEY), `models` (the
-    distinct models, sorted, comma-separated), `agents` (distinct sub-agents), `requests`,
-    `failed`, `spend_usd`, `unpriced`, `prompt_tokens` (input + cache read + cache write),
-    `cache_read_tokens`, `output_tokens`, `cache_hit_rate` (cache read / prompt), `first`,
-    `last` (UTC) and `duration_s` (first to last request start). Most expensive first.
+    (the one with the most requests, ties to the first by name; UNKNOWN when none says), `key`
+    (likewise, NO_KEY), `models` (the distinct models, sorted, comma-separated), `agents`
+    (distinct sub-agents), `requests`, `failed`, `spend_usd`, `unpriced`, `prompt_tokens`
+    (input + cache read + cache write), `cache_read_tokens`, `output_tokens`, `cache_hit_rate`
+    (cache read / prompt), `first`, `last` (UTC) and `duration_s` (first to last request
+    start). Most expensive first.
     """
-    clause, params = where(f)
-    clause = _and(clause, "session_id IS NOT NULL")
+    source, params = cells(con, f)
     params["limit"] = max(int(limit), 0)
-    # Two steps: rank every session by spend with cheap sums, then compute the costly figures
-    # (modes, distinct lists) over the rows of the `limit` winners only.
+    # Rank every session by spend, then compute the other figures over the winners' cells.
     return _frame(
         con,
         f"""
-        WITH top AS (
+        WITH c AS MATERIALIZED (SELECT * FROM {source} WHERE session_id IS NOT NULL),
+        top AS (
             SELECT session_id,
-                   coalesce(sum(cost_usd), 0)::DOUBLE AS spend_usd,
-                   count(*)::BIGINT AS requests
-            FROM usage {clause}
+                   coalesce(sum(spend_pico) / 1e12, 0)::DOUBLE AS spend_usd,
+                   sum(requests)::BIGINT AS requests
+            FROM c
             GROUP BY session_id
             ORDER BY spend_usd DESC, requests DESC, session_id
             LIMIT $limit
+        ),
+        picked AS MATERIALIZED (SELECT c.* FROM c SEMI JOIN top USING (session_id)),
+        labels AS (
+            SELECT session_id, {SPLITS["client"]} AS client, {SPLITS["key"]} AS key, requests
+            FROM picked
+        ),
+        most AS (  -- each session's client and key with the most requests (ties: by name)
+            SELECT session_id, first(client ORDER BY n DESC, client) AS client,
+                   any_value(key) AS key
+            FROM (SELECT session_id, client, sum(requests) AS n FROM labels GROUP BY ALL)
+            JOIN (
+                SELECT session_id, first(key ORDER BY n DESC, key) AS key
+                FROM (SELECT session_id, key, sum(requests) AS n FROM labels GROUP BY ALL)
+                GROUP BY session_id
+            ) USING (session_id)
+            GROUP BY session_id
         )
         SELECT session_id,
-               mode({SPLITS["client"]}) AS client,
-               mode({SPLITS["key"]}) AS key,
+               any_value(most.client) AS client,
+               any_value(most.key) AS key,
                string_agg(DISTINCT {SPLITS["model"]}, ', ' ORDER BY {SPLITS["model"]}) AS models,
                count(DISTINCT agent)::BIGINT AS agents,
                any_value(top.requests) AS requests,
-               count(*) FILTER (WHERE {FAILED})::BIGINT AS failed,
+               sum(failed)::BIGINT AS failed,
                any_value(top.spend_usd) AS spend_usd,
-               count(*) FILTER (WHERE cost_usd IS NULL)::BIGINT AS unpriced,
-               sum(input_tokens + cache_read_tokens + cache_write_tokens)::BIGINT
-                   AS prompt_tokens,
+               sum(unpriced)::BIGINT AS unpriced,
+               sum(prompt_tokens)::BIGINT AS prompt_tokens,
                sum(cache_read_tokens)::BIGINT AS cache_read_tokens,
                sum(output_tokens)::BIGINT AS output_tokens,
                {HIT_RATE} AS cache_hit_rate,
-               min({TS}) AS first,
-               max({TS}) AS last,
-               (epoch_ms(max({TS})) - epoch_ms(min({TS}))) / 1000.0 AS duration_s
-        FROM usage JOIN top USING (session_id) {clause}
+               min(min_ts) AS first,
+               max(max_ts) AS last,
+               (epoch_ms(max(max_ts)) - epoch_ms(min(min_ts))) / 1000.0 AS duration_s
+        FROM picked JOIN top USING (session_id) JOIN most USING (session_id)
         GROUP BY session_id
         ORDER BY spend_usd DESC, requests DESC, session_id
         """,
@@ -620,6 +705,14 @@ def session_timeline(con: duckdb.DuckDBPyConnection, session_id: str) -> pl.Data
     add 0), `cache_hit_rate` (this request's cache read / prompt; NULL without a prompt),
     `latency_ms`, `error`, `request_id`.
     """
+    clause, params = "WHERE session_id = $session", {"session": session_id}
+    if rollup.present(con):  # only the row groups between the session's first and last id
+        span = con.execute(
+            f"SELECT min(min_id), max(max_id) FROM {rollup.TABLE} WHERE session_id = $session",
+            params,
+        ).fetchone()
+        clause += " AND id BETWEEN $first_id AND $last_id"
+        params |= {"first_id": span[0] if span else None, "last_id": span[1] if span else None}
     return _frame(
         con,
         f"""
@@ -635,11 +728,11 @@ def session_timeline(con: duckdb.DuckDBPyConnection, session_id: str) -> pl.Data
                                           + cache_write_tokens, 0))::DOUBLE AS cache_hit_rate,
                latency_ms, error, request_id
         FROM usage
-        WHERE session_id = $session
+        {clause}
         WINDOW w AS (ORDER BY {TS}, id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
         ORDER BY turn
         """,
-        {"session": session_id},
+        params,
     )
 
 
@@ -650,25 +743,23 @@ def session_breakdown(con: duckdb.DuckDBPyConnection, session_id: str) -> pl.Dat
     `share` (of the session's spend), `prompt_tokens`, `output_tokens`, `cache_hit_rate`.
     Most expensive first.
     """
+    source, params = cells(con, Filters(sessions=(session_id,)))
     return _frame(
         con,
         f"""
         SELECT {SPLITS["model"]} AS model,
                coalesce(agent, '{MAIN_AGENT}') AS agent,
-               count(*)::BIGINT AS requests,
-               coalesce(sum(cost_usd), 0)::DOUBLE AS spend_usd,
-               coalesce(sum(cost_usd) / nullif(sum(sum(cost_usd)) OVER (), 0), 0)::DOUBLE
-                   AS share,
-               sum(input_tokens + cache_read_tokens + cache_write_tokens)::BIGINT
-                   AS prompt_tokens,
+               sum(requests)::BIGINT AS requests,
+               coalesce(sum(spend_pico) / 1e12, 0)::DOUBLE AS spend_usd,
+               coalesce(sum(spend_pico) / nullif(sum(sum(spend_pico)) OVER (), 0), 0)::DOUBLE AS share,
+               sum(prompt_tokens)::BIGINT AS prompt_tokens,
                sum(output_tokens)::BIGINT AS output_tokens,
                {HIT_RATE} AS cache_hit_rate
-        FROM usage
-        WHERE session_id = $session
+        FROM {source}
         GROUP BY ALL
         ORDER BY spend_usd DESC, requests DESC, model, agent
         """,
-        {"session": session_id},
+        params,
     )
 
 
@@ -687,21 +778,19 @@ def key_spend(con: duckdb.DuckDBPyConnection, now: datetime) -> pl.DataFrame:
     cal = Calendar.at(now.replace(tzinfo=UTC).timestamp())
     day_start = datetime.fromisoformat(cal.day)
     month_start = datetime.fromisoformat(f"{cal.month}-01")
-    params: Params = {
-        "day_start": day_start,
-        "day_end": datetime.fromtimestamp(cal.day_ends, UTC).replace(tzinfo=None),
-        "month_start": month_start,
-        "month_end": datetime.fromtimestamp(cal.month_ends, UTC).replace(tzinfo=None),
-    }
+    day_end = datetime.fromtimestamp(cal.day_ends, UTC).replace(tzinfo=None)
+    month_end = datetime.fromtimestamp(cal.month_ends, UTC).replace(tzinfo=None)
+    # whole UTC hours: the cells of the month, the day's picked by their hour
+    source, params = cells(con, Filters(start=month_start, end=month_end))
+    params |= {"day_start": day_start, "day_end": day_end}
     return _frame(
         con,
         f"""
         SELECT coalesce(api_key_name, '{NO_KEY}') AS key,
-               coalesce(sum(cost_pico_usd) FILTER (
-                   WHERE {TS} >= $day_start AND {TS} < $day_end), 0)::BIGINT AS today_pico,
-               coalesce(sum(cost_pico_usd), 0)::BIGINT AS month_pico
-        FROM usage
-        WHERE {TS} >= $month_start AND {TS} < $month_end
+               coalesce(sum(cost_pico) FILTER (
+                   WHERE hour >= $day_start AND hour < $day_end), 0)::BIGINT AS today_pico,
+               coalesce(sum(cost_pico), 0)::BIGINT AS month_pico
+        FROM {source}
         GROUP BY 1
         ORDER BY month_pico DESC, key
         """,

@@ -262,6 +262,20 @@ def test_latency_percentiles_over_successes(con: duckdb.DuckDBPyConnection) -> N
     assert frame["provider"][0] == "anthropic"  # busiest first
 
 
+def test_latency_groups_by_label_when_a_null_and_a_name_share_one() -> None:
+    """A request refused before routing (provider NULL) and a provider literally named
+    "(unknown)" are one row of the table, as in every other figure."""
+    con = _memory_usage(
+        [
+            row("2026-11-01T09:00:00.000Z", provider=None, model="m", latency_ms=100.0),
+            row("2026-11-01T09:01:00.000Z", provider=q.UNKNOWN, model="m", latency_ms=300.0),
+        ]
+    )
+    frame = q.latency(con, ALL)
+    assert frame.select("provider", "model", "requests").rows() == [(q.UNKNOWN, "m", 2)]
+    assert frame["latency_p50_ms"][0] == pytest.approx(200.0)
+
+
 def test_errors_by_provider(con: duckdb.DuckDBPyConnection) -> None:
     frame = q.errors_by(con, ALL, by="provider")
     assert frame.rows() == [

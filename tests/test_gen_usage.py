@@ -60,3 +60,37 @@ def test_rows_sessions_and_costs(tmp_path: Path) -> None:
             assert cost == pytest.approx(expected)
             checked += 1
     assert checked > 3000 * 0.8
+
+
+def test_a_bulk_load_leaves_the_gateways_indexes_and_wal(tmp_path: Path) -> None:
+    """Into an empty table the generator drops the secondary indexes and the WAL while it
+    writes; the file it leaves has the gateway's own indexes and journal mode."""
+    import sqlite3
+
+    from gateway.db import connect
+
+    fresh = tmp_path / "fresh.db"
+    connect(fresh).close()
+    db = tmp_path / "usage.db"
+    generate(db, 2000, days=1, seed=5)
+
+    def indexes(path: Path) -> list[tuple[str, str]]:
+        con = sqlite3.connect(path)
+        try:
+            return con.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name"
+            ).fetchall()
+        finally:
+            con.close()
+
+    assert indexes(db) == indexes(fresh) and len(indexes(db)) >= 4
+    con = sqlite3.connect(db)
+    try:
+        assert con.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        plan = con.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM usage WHERE session_id = 'x' ORDER BY ts"
+        ).fetchall()
+        assert "usage_session_ts" in str(plan)
+        assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    finally:
+        con.close()

@@ -1,0 +1,196 @@
+"""The hourly cells (analytics/rollup.py) give every figure the rows give.
+
+Each figure is computed twice over the same rows: on a connection whose `usage` is only the rows
+(the queries then make cells from the matching rows on the fly) and on one that also holds the
+cells table, built once and then updated incrementally (the Snapshot's path: whole hours from
+the table, the hours a period cuts from the rows). Periods start and end anywhere within an
+hour; rows arrive late (an old `ts`) or without a parsable `ts`. The two must be equal to the
+last digit (spend is summed as whole pico-USD, so the order of addition does not matter). The
+figures themselves are
+checked against hand-worked answers and a plain-Python reference in test_analytics_queries.py
+and test_analytics_sessions.py, through the Snapshot as well.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from analytics import duck, rollup
+from analytics import queries as q
+from analytics.prices import load_prices
+from tests.analytics_fixtures import row
+from tests.test_analytics_queries import _memory_usage, random_row
+
+_spec = importlib.util.spec_from_file_location(
+    "gen_usage", Path(__file__).resolve().parent.parent / "bench" / "gen_usage.py"
+)
+assert _spec is not None and _spec.loader is not None
+gen_usage = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(gen_usage)
+
+PRICES: q.Prices = {
+    ("anthropic", "m1"): q.Price(3.0, 0.3, 3.75, 6.0),
+    ("openai", "m2"): q.Price(1.25, 0.125),
+}
+
+
+def figures(con: duckdb.DuckDBPyConnection, f: q.Filters, prices: q.Prices) -> dict[str, Any]:
+    """Every figure of the dashboard for filters `f` (and the budget panel's, for `f.end`)."""
+    out: dict[str, Any] = {
+        "options": asdict(q.filter_options(con)),
+        "totals": asdict(q.totals(con, f)),
+        "savings": q.cache_savings(con, f, prices),
+        "latency": q.latency(con, f),
+        "recent_errors": q.recent_errors(con, f, limit=7),
+        "latest": q.latest_requests(con, f, limit=9),
+        "top_sessions": q.top_sessions(con, f, limit=6),
+    }
+    for bucket in ("hour", "day"):
+        for split in ("provider", "model"):
+            out[f"over_time {bucket} {split}"] = q.spend_over_time(
+                con, f, bucket=bucket, split=split, top=2  # type: ignore[arg-type]
+            )
+    for by in ("model", "provider", "key", "client"):
+        out[f"cost_by {by}"] = q.cost_by(con, f, by=by)  # type: ignore[arg-type]
+        out[f"errors_by {by}"] = q.errors_by(con, f, by=by)  # type: ignore[arg-type]
+    sessions = out["top_sessions"]["session_id"].to_list()
+    for sid in sessions[:2]:
+        out[f"timeline {sid}"] = q.session_timeline(con, sid)
+        out[f"breakdown {sid}"] = q.session_breakdown(con, sid)
+    if f.end is not None:
+        out["key_spend"] = q.key_spend(con, f.end)
+    return out
+
+
+def assert_same(rows: dict[str, Any], cells: dict[str, Any]) -> None:
+    assert rows.keys() == cells.keys()
+    for name, want in rows.items():
+        got = cells[name]
+        if isinstance(want, pl.DataFrame):
+            assert_frame_equal(got, want), name
+        else:
+            assert got.keys() == want.keys(), name
+            for key, value in want.items():
+                assert got[key] == value, f"{name}.{key}"
+
+
+def with_cells(rows: list[dict[str, Any]], first: int) -> duckdb.DuckDBPyConnection:
+    """The rows in memory, with cells made from the first `first` and then updated with the
+    rest, as a Snapshot's refreshes do."""
+    con = _memory_usage(rows)
+    con.execute(f"CREATE TABLE {rollup.TABLE} AS {rollup.cells_sql(f'WHERE id <= {first}')}")
+    rollup.update(con, first)
+    return con
+
+
+when = st.integers(0, 3 * 24 * 60 * 60).map(lambda s: datetime(2026, 11, 1) + timedelta(seconds=s))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        random_row.map(lambda r: {**r, "session_id": f"s{r['output_tokens'] % 3}"}), max_size=40
+    ),
+    split=st.integers(0, 40),
+    start=st.one_of(st.none(), when),
+    length=st.one_of(st.none(), st.integers(1, 3 * 24 * 60 * 60)),
+    providers=st.lists(st.sampled_from(["anthropic", "openai"]), max_size=1, unique=True),
+)
+def test_cells_give_the_figures_of_the_rows(
+    rows: list[dict[str, Any]],
+    split: int,
+    start: datetime | None,
+    length: int | None,
+    providers: list[str],
+) -> None:
+    end = None if length is None else (start or datetime(2026, 11, 1)) + timedelta(seconds=length)
+    f = q.Filters(start=start, end=end, providers=tuple(providers))
+    plain = _memory_usage(rows)
+    cells = with_cells(rows, min(split, len(rows)))
+    assert not rollup.present(plain) and rollup.present(cells)
+    assert_same(figures(plain, f, PRICES), figures(cells, f, PRICES))
+
+
+def test_merged_cells_are_one_per_hour_and_values() -> None:
+    rows = [row(f"2026-11-01T10:{m:02d}:00.000Z", cost_usd=0.5) for m in range(0, 60, 5)]
+    con = with_cells(rows, 4)
+    dims = ", ".join(("hour", *rollup.DIMS))
+    dupes = con.execute(
+        f"SELECT count(*) FROM (SELECT {dims} FROM {rollup.TABLE} GROUP BY ALL HAVING count(*) > 1)"
+    ).fetchone()
+    assert dupes == (0,)
+    assert con.execute(f"SELECT sum(requests), sum(spend_pico) FROM {rollup.TABLE}").fetchone() == (
+        12,
+        6 * 10**12,
+    )
+
+
+# --- the Snapshot keeps its cells with its copy ---------------------------------------------
+
+
+def _plain_copy(snap: duck.Snapshot) -> duckdb.DuckDBPyConnection:
+    """A connection whose `usage` is the snapshot's rows and nothing else."""
+    rows = snap.con.execute("SELECT * FROM usage").arrow()  # noqa: F841 (read by DuckDB below)
+    con = duck.new_connection()
+    con.execute("CREATE TABLE usage AS SELECT * FROM rows")
+    return con
+
+
+def _append(db: Path, rows: list[dict[str, Any]], start: int) -> None:
+    from tests.test_analytics_sessions import append
+
+    append(db, rows, start)
+
+
+def test_a_snapshot_refreshed_step_by_step_gives_the_figures_of_its_rows(tmp_path: Path) -> None:
+    db = tmp_path / "usage.db"
+    end = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
+    gen_usage.generate(db, 4000, days=2, end=end, seed=5)
+    prices = load_prices(gen_usage.write_pricing(tmp_path / "pricing")).prices
+    snap = duck.Snapshot(db)
+    try:
+        snap.refresh()
+        periods = [
+            q.Filters(),
+            q.Filters(start=datetime(2026, 11, 19, 7, 41, 13)),
+            q.Filters(start=datetime(2026, 11, 18, 23, 5), end=datetime(2026, 11, 20, 3, 17)),
+            q.Filters(start=datetime(2026, 11, 19, 5, 10), end=datetime(2026, 11, 19, 5, 50)),
+            q.Filters(start=datetime(2026, 11, 19, 5, 10), end=datetime(2026, 11, 19, 6, 50)),
+        ]
+        others = [
+            q.Filters(start=datetime(2026, 11, 19, 1, 30), keys=("ci", q.NO_KEY)),
+            q.Filters(clients=("claude-code",), models=("claude-sonnet-4-6",)),
+            q.Filters(providers=("openai",), client_formats=("responses",)),
+        ]
+        for step in range(3):
+            plain = _plain_copy(snap)
+            for f in periods + others:
+                assert_same(figures(plain, f, prices), figures(snap.con, f, prices))
+            one = q.top_sessions(plain, q.Filters(), limit=1)["session_id"][0]
+            f = q.Filters(sessions=(one,), start=datetime(2026, 11, 19, 12, 0, 1))
+            assert_same(figures(plain, f, prices), figures(snap.con, f, prices))
+            plain.close()
+            # more rows: new ones in the current hour, late ones in old hours, unparsable times
+            gen_usage.generate(db, 300, days=0.05, end=end + timedelta(minutes=step), seed=10 + step)
+            _append(
+                db,
+                [
+                    row("2026-11-19T05:20:00.000Z", cost_usd=0.25, api_key_name="ci"),
+                    row("not a time", cost_usd=1.0, status=500, error="boom"),
+                    row("2026-11-19T07:41:13.000Z", cost_usd=0.125, session_id=one),
+                ],
+                start=10 * step,
+            )
+            assert snap.refresh() == 303
+    finally:
+        snap.close()
