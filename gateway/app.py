@@ -14,6 +14,7 @@ import itertools
 import logging
 import os
 import secrets
+import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -87,6 +88,25 @@ def _new_id_prefix() -> None:
 os.register_at_fork(after_in_child=_new_id_prefix)  # forked workers must not share a prefix
 
 
+def die_with_parent() -> None:
+    """In a worker process of `ekai serve --workers N` (Linux): a SIGTERM when the main process
+    dies, even by SIGKILL, so no worker is left serving (and holding the port and its usage rows)
+    without its supervisor. The SIGTERM stops the worker gracefully: its usage queue is drained.
+    Not in a single process: its parent is whatever started it (a shell, a service manager)."""
+    if not os.environ.get("SANIC_WORKER_NAME") or not hasattr(os, "getppid"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, signal.SIGTERM) != 0:  # 1: PR_SET_PDEATHSIG
+            return
+    except (OSError, AttributeError):  # not Linux
+        return
+    if os.getppid() == 1:  # the main process died before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _request_id() -> str:
     """req_<12 hex random per process><12 hex counter>: unique, and cheap on the hot path."""
     return f"{_ID_PREFIX}{next(_ID_COUNTER):012x}"
@@ -124,6 +144,7 @@ def create_app(
 
     @app.before_server_start
     async def start(app: Sanic) -> None:
+        die_with_parent()
         app.ctx.writer = usage_sink(app.ctx.store.config)
         app.ctx.writer.start()
         app.ctx.admission = Admission(app.ctx.store.config, app.ctx.writer)

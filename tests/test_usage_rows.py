@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import csv
 import io
+import os
 import signal
+import sys
 import time
 
 import httpx
 import openai
+import pytest
 
 from tests.conftest import KEYS, write_config
 from tests.fakes.upstream import Reply, anthropic_stream, openai_stream
@@ -77,8 +81,10 @@ def test_usage_endpoint_totals_groups_and_csv(fake, tmp_path):
             oa.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
         httpx.post(gw.url + "/v1/messages", json={**BODY, "stream": False}, timeout=10)
         httpx.post(gw.url + "/v1/messages", content=b"{bad", timeout=10)
-        time.sleep(0.5)
-        data = httpx.get(gw.url + "/usage", timeout=10).json()
+        deadline = time.monotonic() + 10  # the writer commits every 0.2 s
+        while (data := httpx.get(gw.url + "/usage", timeout=10).json())["totals"]["requests"] < 5:
+            assert time.monotonic() < deadline, data["totals"]
+            time.sleep(0.05)  # the poll's pace
         t = data["totals"]
         assert t["requests"] == 5
         assert t["input_tokens"] == 3 * 1500 + 1200 and t["cache_read_tokens"] == 3 * 5000 + 5000
@@ -132,3 +138,66 @@ def test_health_and_models(fake, tmp_path):
         assert claude_ids == ids
     finally:
         gw.stop()
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+                out.append(int(entry))
+    return out
+
+
+def _is_worker(pid: int) -> bool:
+    """A Sanic server worker (not its Manager process or multiprocessing's resource tracker)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return b"SANIC_WORKER_NAME=" in f.read()
+    except OSError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_workers_stop_when_the_main_process_is_killed(fake, tmp_path):
+    """`ekai serve --workers 2` killed with SIGKILL (no graceful stop): its workers must not stay
+    behind holding the port; they stop gracefully, their queued rows written. (Sanic's Manager
+    process and multiprocessing's resource tracker are left behind by a SIGKILL; the test ends
+    them.)"""
+    write_config(tmp_path, fake)
+    gw = Gateway(tmp_path, env=KEYS, args=["--workers", "2"]).start()
+    assert gw.proc is not None
+    main = gw.proc.pid
+    deadline = time.monotonic() + 15
+    while len(workers := [p for p in _children(main) if _is_worker(p)]) < 2:
+        assert time.monotonic() < deadline, "no workers found"
+        time.sleep(0.05)  # the poll's pace
+    for _ in range(4):
+        assert httpx.post(gw.url + "/v1/messages", json={**BODY, "stream": False}, timeout=10).status_code == 200
+    os.kill(main, signal.SIGKILL)
+    gw.proc.wait(5)
+    deadline = time.monotonic() + 30
+    while any(_alive(p) for p in workers):
+        assert time.monotonic() < deadline, f"workers left running: {[p for p in workers if _alive(p)]}"
+        time.sleep(0.05)  # the poll's pace
+    gw.proc = None
+    for other in _children(1):  # what SIGKILL leaves: Sanic's Manager and the resource tracker
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{other}/environ", "rb") as f:
+                mine = str(tmp_path).encode() in f.read()
+            if mine:
+                os.kill(other, signal.SIGKILL)
+    assert len(gw.rows()) == 4  # each worker drained its queue on the way out
