@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -73,6 +74,7 @@ class Gateway:
     def stop(self, sig: int = signal.SIGINT, timeout: float = 15.0) -> int | None:
         if self.proc is None:
             return None
+        children = _children(self.proc.pid)  # with --workers N: its workers, Sanic's Manager, ...
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -80,6 +82,9 @@ class Gateway:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        for pid in children:  # whatever outlived the gateway (a main killed after the timeout)
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
         self._logfile.close()
         code = self.proc.returncode
         self.proc = None
@@ -108,3 +113,20 @@ class Gateway:
             if time.monotonic() > deadline:
                 raise AssertionError(f"no usage row for {request_id}")
             time.sleep(0.02)
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux /proc; elsewhere none)."""
+    out = []
+    with contextlib.suppress(OSError):
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+                out.append(int(entry))
+    return out
