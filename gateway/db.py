@@ -386,18 +386,23 @@ def connect_readonly(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
-def database_from_config(config_path: str | Path) -> Database:
-    """The usage database named by `usage.database` in an ekai.yaml: a file (relative to the
-    config's folder) or a postgresql:// URL. Reads only that key (see database_path_from_config)."""
-    config_path = Path(config_path)
-    name = "usage.db"
+def _usage_database_name(config_path: Path) -> str:
+    """`usage.database` as written in the file, or `usage.db` (also when the file is unreadable)."""
     try:
         data = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
         data = {}
     usage = data.get("usage") if isinstance(data, dict) else None
     if isinstance(usage, dict) and isinstance(usage.get("database"), str):
-        name = usage["database"]
+        return str(usage["database"])
+    return "usage.db"
+
+
+def database_from_config(config_path: str | Path) -> Database:
+    """The usage database named by `usage.database` in an ekai.yaml: a file (relative to the
+    config's folder) or a postgresql:// URL. Reads only that key (see database_path_from_config)."""
+    config_path = Path(config_path)
+    name = _usage_database_name(config_path)
     try:
         return Database.parse(name, config_path.parent.resolve())
     except ValueError:
@@ -411,13 +416,5 @@ def database_path_from_config(config_path: str | Path) -> Path:
     config has an error. Defaults to `usage.db` beside the config file.
     """
     config_path = Path(config_path)
-    name = "usage.db"
-    try:
-        data = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        data = {}
-    usage = data.get("usage") if isinstance(data, dict) else None
-    if isinstance(usage, dict) and isinstance(usage.get("database"), str):
-        name = usage["database"]
-    db = Path(name).expanduser()
+    db = Path(_usage_database_name(config_path)).expanduser()
     return db if db.is_absolute() else (config_path.parent / db).resolve()

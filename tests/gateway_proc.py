@@ -74,7 +74,7 @@ class Gateway:
     def stop(self, sig: int = signal.SIGINT, timeout: float = 15.0) -> int | None:
         if self.proc is None:
             return None
-        children = _children(self.proc.pid)  # with --workers N: its workers, Sanic's Manager, ...
+        kids = children(self.proc.pid)  # with --workers N: its workers, Sanic's Manager, ...
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -82,7 +82,7 @@ class Gateway:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        for pid in children:  # whatever outlived the gateway (a main killed after the timeout)
+        for pid in kids:  # whatever outlived the gateway (a main killed after the timeout)
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
         self._logfile.close()
@@ -115,7 +115,7 @@ class Gateway:
             time.sleep(0.02)
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
     """The processes whose parent is `pid` (Linux /proc; elsewhere none)."""
     out = []
     with contextlib.suppress(OSError):

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -282,22 +283,14 @@ def test_concurrent_streams_cross_the_budget_by_at_most_what_is_in_flight(tmp_pa
     assert sum(1 for r in rows if r["status"] == 429) == clients
 
 
-def test_claude_code_over_its_rpm_waits_and_then_succeeds(tmp_path, fake, gws):
-    from tests.real_clients import cli
-
-    exe = cli("claude")
-    gw = start(tmp_path, fake, "      limits: {rpm: 1}\n")
-    gws.append(gw)
-    assert sonnet(gw).status_code == 200  # the only slot of this minute, taken at t0
-    t0 = time.time()
-    clock = tmp_path / "clock"
-    refused = threading.Event()
+def hold_clock_until_refused(tmp_path: Path, gw: Gateway, at: float) -> Callable[[], None]:
+    """Hold the gateway's clock (EKAI_TEST_CLOCK_FILE) at `at` until a request of a real CLI has
+    been refused, however long the CLI takes to start; then let time run. Returns the stop."""
+    clock, refused = tmp_path / "clock", threading.Event()
 
     def freeze() -> None:
-        """Hold the gateway's clock at t0 + 58 s (the slot frees 2 s later) until Claude Code has
-        been refused, however long it takes to start; then let time run."""
         while not refused.is_set():
-            (tmp_path / "clock.new").write_text(str(t0 + 58 - time.time()))
+            (tmp_path / "clock.new").write_text(str(at - time.time()))
             (tmp_path / "clock.new").replace(clock)  # atomically: the gateway never reads half a file
             if gw.rows("status = 429"):
                 refused.set()
@@ -305,6 +298,22 @@ def test_claude_code_over_its_rpm_waits_and_then_succeeds(tmp_path, fake, gws):
 
     freezer = threading.Thread(target=freeze, daemon=True)
     freezer.start()
+
+    def stop() -> None:
+        refused.set()
+        freezer.join()
+
+    return stop
+
+
+def test_claude_code_over_its_rpm_waits_and_then_succeeds(tmp_path, fake, gws):
+    from tests.real_clients import cli
+
+    exe = cli("claude")
+    gw = start(tmp_path, fake, "      limits: {rpm: 1}\n")
+    gws.append(gw)
+    assert sonnet(gw).status_code == 200  # the only slot of this minute, taken at t0
+    held = hold_clock_until_refused(tmp_path, gw, time.time() + 58)  # the slot frees 2 s later
     home = tmp_path / "home"
     home.mkdir()
     env = {
@@ -316,8 +325,7 @@ def test_claude_code_over_its_rpm_waits_and_then_succeeds(tmp_path, fake, gws):
         done = subprocess.run([str(exe), "-p", "say hi"], env=env, capture_output=True, text=True,
                               timeout=120, cwd=tmp_path)
     finally:
-        refused.set()
-        freezer.join()
+        held()
     assert done.returncode == 0, (done.stdout, done.stderr, [(r["status"], r["error"]) for r in gw.rows()])
     rows = wait_for(lambda: (rows := gw.rows()) and sum(r["status"] == 200 for r in rows) >= 2 and rows,
                     timeout=10)
@@ -336,29 +344,13 @@ def test_codex_over_its_rpm_backs_off_and_then_succeeds(tmp_path, fake, gws):
     gw = start(tmp_path, fake, "      limits: {rpm: 1}\n")
     gws.append(gw)
     assert sonnet(gw).status_code == 200  # the only slot of this minute, taken at t0
-    t0 = time.time()
-    clock = tmp_path / "clock"
-    refused = threading.Event()
-
-    def freeze() -> None:
-        """Hold the gateway's clock at t0 + 58.5 s until Codex has been refused, then let time run:
-        the slot frees 1.5 s after the refusal."""
-        while not refused.is_set():
-            (tmp_path / "clock.new").write_text(str(t0 + 58.5 - time.time()))
-            (tmp_path / "clock.new").replace(clock)
-            if gw.rows("status = 429"):
-                refused.set()
-            time.sleep(0.02)  # the pace of the freezer thread, not a synchronisation
-
-    freezer = threading.Thread(target=freeze, daemon=True)
-    freezer.start()
+    held = hold_clock_until_refused(tmp_path, gw, time.time() + 58.5)  # the slot frees 1.5 s later
     run_dir = tmp_path / "codex"
     run_dir.mkdir()
     try:
         run_codex(gw, run_dir, "claude-sonnet-4-6", "say hi", key=CI, retries=4)  # asserts it exits 0
     finally:
-        refused.set()
-        freezer.join()
+        held()
     rows = wait_for(lambda: (rows := gw.rows()) and sum(r["status"] == 200 for r in rows) >= 2 and rows,
                     timeout=10)
     codex = [r for r in rows[1:] if r["client"] == "codex"]

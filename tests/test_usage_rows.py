@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import KEYS, write_config
 from tests.fakes.upstream import Reply, anthropic_stream, openai_stream
-from tests.gateway_proc import Gateway
+from tests.gateway_proc import Gateway, children
 
 BODY = {
     "model": "claude-sonnet-4-6",
@@ -140,20 +140,6 @@ def test_health_and_models(fake, tmp_path):
         gw.stop()
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
-                out.append(int(entry))
-    return out
-
-
 def _is_worker(pid: int) -> bool:
     """A Sanic server worker (not its Manager process or multiprocessing's resource tracker)."""
     try:
@@ -182,7 +168,7 @@ def test_workers_stop_when_the_main_process_is_killed(fake, tmp_path):
     assert gw.proc is not None
     main = gw.proc.pid
     deadline = time.monotonic() + 15
-    while len(workers := [p for p in _children(main) if _is_worker(p)]) < 2:
+    while len(workers := [p for p in children(main) if _is_worker(p)]) < 2:
         assert time.monotonic() < deadline, "no workers found"
         time.sleep(0.05)  # the poll's pace
     for _ in range(4):
@@ -194,7 +180,7 @@ def test_workers_stop_when_the_main_process_is_killed(fake, tmp_path):
         assert time.monotonic() < deadline, f"workers left running: {[p for p in workers if _alive(p)]}"
         time.sleep(0.05)  # the poll's pace
     gw.proc = None
-    for other in _children(1):  # what SIGKILL leaves: Sanic's Manager and the resource tracker
+    for other in children(1):  # what SIGKILL leaves: Sanic's Manager and the resource tracker
         with contextlib.suppress(OSError):
             with open(f"/proc/{other}/environ", "rb") as f:
                 mine = str(tmp_path).encode() in f.read()
