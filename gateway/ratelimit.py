@@ -3,12 +3,12 @@
 One small file per limited key, in a folder beside the usage database
 (`usage.db` -> `usage.db.limits/<hash of the key name>`), mapped into memory and read and written
 under an exclusive `flock`. Every worker opens the same files, so the limit is exact across
-workers: an admission is one locked read-check-write in shared memory (lock + unlock, about
-3 us with rpm and tpm; the tokens of a finished request another 3), and no two workers can both
-take the last slot. The lock keeps the GIL unless another process holds it (`_lock`). The files hold only
-timestamps and token counts, never a key or a prompt.
+workers: an admission is one locked read-check-write in shared memory (a lock, a few indexes
+into the mapping, an unlock), and no two workers can both take the last slot. The lock keeps the
+GIL unless another process holds it (`_lock`). The files hold only timestamps and token counts,
+never a key or a prompt.
 
-Layout (little-endian):
+Layout (native byte order, read through int64 / float64 views of the mapping):
 
     0     header  magic, rpm capacity, ring head, cached second, cached tokens, (reserved)  6 x i64
     48    tpm     60 buckets of (second i64, tokens i64), bucket = second % 60         960 bytes
@@ -26,10 +26,9 @@ tpm: tokens of a request are added to the bucket of the second it ENDED; the win
 one-second buckets before now (so tpm's rolling window moves in whole seconds). A request is
 admitted while the window's tokens are below `tpm`; `retry-after` is the whole seconds until
 enough buckets leave the window to bring it below. A finished request's tokens wait in this
-process (`add_tokens` takes no lock) and are written into the file under the lock the process
-takes anyway for its next admission, or by `publish` (gateway.admission calls it within
-PUBLISH_SECONDS): exact within a worker, and the other workers see them within 50 ms. That
-saves a lock, an unlock and two struct round trips on every request.
+process, summed per second (`add_tokens` takes no lock), and count in its own admissions at once;
+`publish` (gateway.admission calls it within PUBLISH_SECONDS) writes them into the file, so the
+other workers see them within 50 ms. That keeps the file out of a request's end entirely.
 
 Alone: while one process is the only one with the folder's windows open (one worker, one
 instance: the usual case), there is nobody to lock against, and the flock calls (a third of an
@@ -55,17 +54,15 @@ from pathlib import Path
 from gateway.limits import WINDOW_SECONDS, KeyPolicy, whole_seconds
 
 MAGIC = 0xEE_4A_11_0002
-_HEADER = struct.Struct("<qqqqqq")
-_RING_HEADER = struct.Struct("<qqq")  # magic, capacity, head
-_CACHE = struct.Struct("<qq")  # the second the cached total is for, the total
-CACHE_AT = 24
-_BUCKET = struct.Struct("<qq")
-_BUCKETS = struct.Struct("<120q")  # all 60 buckets at once
-_SLOT = struct.Struct("<d")
-_HEAD = struct.Struct("<q")
+# The file is read through int64 / float64 views of the mapping (`KeyWindow.q`, `.d`): an index
+# each, no struct call on the hot path. Native byte order: the file never leaves its machine.
+CAP_Q, HEAD_Q, CACHED_SEC_Q, CACHED_TOKENS_Q = 1, 2, 3, 4  # q[0] is the magic number
+HEADER_WORDS = 6
 BUCKETS = 60
-TPM_AT = _HEADER.size
-RING_AT = TPM_AT + BUCKETS * _BUCKET.size
+TPM_Q = HEADER_WORDS  # bucket b: q[TPM_Q + 2b] = its second, q[TPM_Q + 2b + 1] = its tokens
+RING_Q = TPM_Q + 2 * BUCKETS  # slot i: d[RING_Q + i] = an admission time
+RING_AT = RING_Q * 8  # in bytes: 1008
+_HEADER = struct.Struct("=qqqqqq")
 
 
 # flock without letting go of the GIL. fcntl.flock releases the GIL around the call, even an
@@ -148,14 +145,29 @@ class KeyWindow:
             raw = os.pread(self.fd, _HEADER.size, 0)
             if _HEADER.unpack(raw)[0] != MAGIC:  # new (or not ours): empty buckets, no ring
                 os.pwrite(self.fd, _HEADER.pack(MAGIC, 0, 0, -1, 0, 0) + bytes(RING_AT - _HEADER.size), 0)
-            self.mm = mmap.mmap(self.fd, 0)
+            self._map()
         finally:
             _unlock(self.fd)
-        self._pending: list[tuple[int, int]] = []  # (second, tokens) not yet in the file
+        # tokens of finished requests not in the file yet: second -> tokens, and their sum
+        self._pending: dict[int, int] = {}
+        self._pending_total = 0
+
+    def _map(self) -> None:
+        """Map the whole file; `q` sees it as int64 words, `d` as float64 slots."""
+        self.mm = mmap.mmap(self.fd, os.fstat(self.fd).st_size // 8 * 8)
+        self._view = memoryview(self.mm)
+        self.q = self._view.cast("q")
+        self.d = self._view.cast("d")
+        self.slots = len(self.d) - RING_Q  # rpm ring slots this mapping reaches
+
+    def _unmap(self) -> None:
+        for view in (self.q, self.d, self._view):
+            view.release()
+        self.mm.close()
 
     def close(self) -> None:
         self.publish()
-        self.mm.close()
+        self._unmap()
         os.close(self.fd)
 
     def _acquire(self) -> bool:
@@ -165,87 +177,97 @@ class KeyWindow:
         _lock(self.fd)
         return True
 
-    def _ring(self, rpm: int) -> tuple[int, int]:
-        """(capacity, head) of the rpm ring, started afresh when rpm changed. Under the lock."""
-        _, cap, head = _RING_HEADER.unpack_from(self.mm, 0)
-        size = RING_AT + rpm * _SLOT.size
-        if cap != rpm:
+    def _ring(self, rpm: int) -> None:
+        """Make the ring `rpm` slots, started afresh when rpm changed; map the file again when
+        it grew (here or in another process). Under the lock."""
+        if self.q[CAP_Q] != rpm:
+            size = (RING_Q + rpm) * 8
             if os.fstat(self.fd).st_size < size:
                 os.ftruncate(self.fd, size)
-            self._map(size)
-            self.mm[RING_AT:size] = bytes(rpm * _SLOT.size)
-            _RING_HEADER.pack_into(self.mm, 0, MAGIC, rpm, 0)
-            return rpm, 0
-        self._map(size)
-        return cap, head
-
-    def _map(self, size: int) -> None:
-        if len(self.mm) < size:  # another process grew the file
-            self.mm.close()
-            self.mm = mmap.mmap(self.fd, 0)
+            if self.slots < rpm:
+                self._unmap()
+                self._map()
+            self.mm[RING_AT:size] = bytes(rpm * 8)
+            self.q[CAP_Q] = rpm
+            self.q[HEAD_Q] = 0
+        elif self.slots < rpm:  # another process grew the file
+            self._unmap()
+            self._map()
 
     def _tokens(self, now: float) -> list[tuple[int, int]]:
         """(second, tokens) of the buckets inside the window, oldest first."""
-        values = _BUCKETS.unpack_from(self.mm, TPM_AT)
-        low = math.floor(now) - BUCKETS
-        current = low + BUCKETS
+        words = self.q[TPM_Q:RING_Q].tolist()
+        current = math.floor(now)
+        low = current - BUCKETS
         return sorted(
-            (sec, t) for sec, t in zip(values[0::2], values[1::2], strict=True) if t and low < sec <= current
+            (sec, t) for sec, t in zip(words[0::2], words[1::2], strict=True) if t and low < sec <= current
         )
 
-    def _window_tokens(self, now: float) -> int:
-        """Tokens in the window at `now`: the cached total when it is for this second. Under lock."""
-        current = math.floor(now)
-        cached_sec, cached = _CACHE.unpack_from(self.mm, CACHE_AT)
-        if cached_sec == current:
-            return int(cached)
-        values = _BUCKETS.unpack_from(self.mm, TPM_AT)
-        low = current - BUCKETS
-        used = sum(t for sec, t in zip(values[0::2], values[1::2], strict=True) if low < sec <= current)
-        _CACHE.pack_into(self.mm, CACHE_AT, current, used)
+    def _window_tokens(self, second: int) -> int:
+        """Tokens in the file's window at `second`: the cached total when it is for this second,
+        else summed and cached. Under the lock."""
+        q = self.q
+        if q[CACHED_SEC_Q] == second:
+            return q[CACHED_TOKENS_Q]
+        words = q[TPM_Q:RING_Q].tolist()
+        low = second - BUCKETS
+        used = sum(t for sec, t in zip(words[0::2], words[1::2], strict=True) if low < sec <= second)
+        q[CACHED_SEC_Q] = second
+        q[CACHED_TOKENS_Q] = used
         return used
 
     def admit(self, policy: KeyPolicy, now: float, others: tuple[int, int] = (0, 0)) -> None:
         """Take an rpm slot, after checking tpm; raises Refused (taking nothing) when over.
         `others`: (requests, tokens) other instances counted in the window (gateway.shared_limits),
-        taken off this machine's share of the limits."""
+        taken off this machine's share of the limits. The hot path: a few indexes into the map."""
         locked = self._acquire()
         try:
-            if self._pending:
-                self._write_tokens()
-            if policy.tpm is not None:
-                used = self._window_tokens(now) + others[1]
-                if used >= policy.tpm:
-                    for sec, tokens in self._tokens(now):  # wait until the window drops below tpm
-                        used -= tokens
-                        if used < policy.tpm:
-                            raise Refused(f"tpm {policy.tpm}", whole_seconds(sec + BUCKETS - now))
-                    raise Refused(f"tpm {policy.tpm}", OTHERS_RETRY)  # over on the others' tokens
-            if policy.rpm is not None:
-                cap, head = self._ring(policy.rpm)
-                mine = policy.rpm - others[0]  # what this machine may have in the window
+            tpm = policy.tpm
+            if tpm is not None:
+                # this process's waiting tokens count too; while the sum is below tpm it is exact
+                # or over (a waiting token may have left the window), so only a refusal looks closer
+                used = self._window_tokens(math.floor(now)) + self._pending_total + others[1]
+                if used >= tpm:
+                    self._check_tpm(tpm, now, others[1])
+            rpm = policy.rpm
+            if rpm is not None:
+                if self.q[CAP_Q] != rpm or self.slots < rpm:
+                    self._ring(rpm)
+                mine = rpm - others[0]  # what this machine may have in the window
                 if mine <= 0:
-                    raise Refused(f"rpm {policy.rpm}", OTHERS_RETRY)
+                    raise Refused(f"rpm {rpm}", OTHERS_RETRY)
+                q, d = self.q, self.d
+                head = q[HEAD_Q]
                 # the mine-th most recent admission (mine == rpm: the oldest slot, at head)
-                (oldest,) = _SLOT.unpack_from(self.mm, RING_AT + ((head - mine) % cap) * _SLOT.size)
+                oldest = d[RING_Q + (head - mine) % rpm]
                 if oldest > now - WINDOW_SECONDS:
-                    raise Refused(f"rpm {policy.rpm}", whole_seconds(oldest + WINDOW_SECONDS - now))
-                at = RING_AT + head * _SLOT.size
-                _SLOT.pack_into(self.mm, at, now)
-                _HEAD.pack_into(self.mm, 16, (head + 1) % cap)
+                    raise Refused(f"rpm {rpm}", whole_seconds(oldest + WINDOW_SECONDS - now))
+                d[RING_Q + head] = now
+                q[HEAD_Q] = head + 1 if head + 1 < rpm else 0
         finally:
             if locked:
                 _unlock(self.fd)
 
+    def _check_tpm(self, tpm: int, now: float, others: int) -> None:
+        """With this process's waiting tokens written: refuse when the window is at or over tpm,
+        with `retry-after` the whole seconds until enough buckets leave it. Under the lock."""
+        self._write_tokens()
+        used = self._window_tokens(math.floor(now)) + others
+        if used < tpm:
+            return
+        for sec, tokens in self._tokens(now):  # wait until the window drops below tpm
+            used -= tokens
+            if used < tpm:
+                raise Refused(f"tpm {tpm}", whole_seconds(sec + BUCKETS - now))
+        raise Refused(f"tpm {tpm}", OTHERS_RETRY)  # over on the others' tokens
+
     def add_tokens(self, tokens: int, now: float) -> None:
         """A finished request's tokens, counted in the second `now` falls in. No lock: they wait
-        in this process until its next admission or `publish`."""
+        in this process (and count in its admissions) until `publish`."""
         if tokens > 0:
-            self._pending.append((math.floor(now), tokens))
-
-    @property
-    def unpublished(self) -> bool:
-        return bool(self._pending)
+            second = math.floor(now)
+            self._pending[second] = self._pending.get(second, 0) + tokens
+            self._pending_total += tokens
 
     def publish(self) -> None:
         """Write this process's waiting tokens into the shared file."""
@@ -260,18 +282,31 @@ class KeyWindow:
 
     def _write_tokens(self) -> None:
         """The waiting tokens into their buckets. Under the lock."""
-        pending, self._pending = self._pending, []
-        for sec, tokens in pending:
-            at = TPM_AT + (sec % BUCKETS) * _BUCKET.size
-            old_sec, old = _BUCKET.unpack_from(self.mm, at)
+        if not self._pending:
+            return
+        pending, self._pending, self._pending_total = self._pending, {}, 0
+        q = self.q
+        for sec, tokens in pending.items():
+            at = TPM_Q + 2 * (sec % BUCKETS)
+            old_sec = q[at]
             if old_sec > sec:  # that bucket already holds a later second: these left the window
                 continue
-            _BUCKET.pack_into(self.mm, at, sec, old + tokens if old_sec == sec else tokens)
-            cached_sec, cached = _CACHE.unpack_from(self.mm, CACHE_AT)
+            q[at + 1] = q[at + 1] + tokens if old_sec == sec else tokens
+            q[at] = sec
+            cached_sec = q[CACHED_SEC_Q]
             if cached_sec - BUCKETS < sec <= cached_sec:  # inside the cached window: keep it exact
-                _CACHE.pack_into(self.mm, CACHE_AT, cached_sec, cached + tokens)
+                q[CACHED_TOKENS_Q] += tokens
             elif sec > cached_sec:  # a newer second: sum afresh next time
-                _CACHE.pack_into(self.mm, CACHE_AT, -1, 0)
+                q[CACHED_SEC_Q] = -1
+                q[CACHED_TOKENS_Q] = 0
+
+    def _admissions(self) -> list[float]:
+        """The rpm ring's admission times (0.0: never used). Under the lock."""
+        cap = self.q[CAP_Q]
+        if self.slots < cap:
+            self._unmap()
+            self._map()
+        return list(map(float, self.d[RING_Q : RING_Q + cap].tolist()))
 
     def per_second(self, now: float) -> list[tuple[int, int, int]]:
         """(second, requests admitted, tokens) of this machine, for each second of the window
@@ -282,10 +317,8 @@ class KeyWindow:
             seconds: dict[int, list[int]] = {}
             for sec, tokens in self._tokens(now):
                 seconds.setdefault(sec, [0, 0])[1] += tokens
-            _, cap, _ = _RING_HEADER.unpack_from(self.mm, 0)
-            self._map(RING_AT + cap * _SLOT.size)
             low = now - WINDOW_SECONDS
-            for (t,) in _SLOT.iter_unpack(self.mm[RING_AT : RING_AT + cap * _SLOT.size]):
+            for t in self._admissions():
                 if t > low:
                     seconds.setdefault(math.floor(t), [0, 0])[0] += 1
             return [(sec, r, t) for sec, (r, t) in sorted(seconds.items())]
@@ -299,12 +332,8 @@ class KeyWindow:
         try:
             self._write_tokens()
             tokens = sum(t for _, t in self._tokens(now))
-            _, cap, _ = _RING_HEADER.unpack_from(self.mm, 0)
-            self._map(RING_AT + cap * _SLOT.size)
             low = now - WINDOW_SECONDS
-            ring = self.mm[RING_AT : RING_AT + cap * _SLOT.size]
-            requests = sum(1 for (t,) in _SLOT.iter_unpack(ring) if t > low)
-            return requests, tokens
+            return sum(1 for t in self._admissions() if t > low), tokens
         finally:
             if locked:
                 _unlock(self.fd)
