@@ -1,28 +1,28 @@
 """Running spend totals per key and for the whole gateway, per UTC day and month.
 
 The usage table is the truth; this is a per-worker cache of it, so the hot path never queries
-the database. Two layers, both plain dicts touched only on the event loop:
+the database. One table of totals, `all`, touched only on the event loop, sums three things:
 
-- `db`: sums of `cost_pico_usd` of the rows already in the table, by day / month and key.
-  Seeded at start from the rows of the current month (`ts >= month start`, the ts index), then
-  brought up to date every `RECONCILE_SECONDS` from the rows with `id` above the last one seen
-  (the primary key: SQLite commits one writer at a time, so ids only grow in commit order; on
-  PostgreSQL every insert takes the same advisory lock for the same reason, gateway.storage).
-  Every worker's and every instance's rows land in the same table, so every worker converges on
-  the same totals. Reads go through gateway.storage.Reader (SQLite or PostgreSQL).
-- `local`: the spend of this worker's own requests whose rows may not be written yet (the
+- the rows already in the table, by day / month and key. Seeded at start from the rows of the
+  current month (`ts >= month start`, the ts index), then brought up to date every
+  `RECONCILE_SECONDS` from the rows with `id` above the last one seen (the primary key: SQLite
+  commits one writer at a time, so ids only grow in commit order; on PostgreSQL every insert
+  takes the same advisory lock for the same reason, gateway.storage). Every worker's and every
+  instance's rows land in the same table, so every worker converges on the same totals. Reads go
+  through gateway.storage.Reader (SQLite or PostgreSQL).
+- `pending`: the spend of this worker's own requests whose rows may not be written yet (the
   usage writer commits every 0.2 s). Each is tagged with the writer's queue sequence number; once
   the writer has committed that far AND a reconcile has read the table after it, the entry is
-  dropped (its cost now comes from `db`). Between those two moments a row can be counted twice
-  for up to one reconcile interval: the error is on the safe side (a refusal a little early).
-
+  taken off again (its cost now comes from the table). Between those two moments a row can be
+  counted twice for up to one reconcile interval: the error is on the safe side (a refusal a
+  little early).
 - `kept`: the cost of this worker's requests whose rows the writer gave up on (dropped past
   `usage.max_backlog` during a long database outage, refused, or left unwritten at stop): the
   table never gets them, so they stay counted here for the life of the worker.
 
-A key's spend = db + local + kept, kept summed in `all` as they change (one lookup on the hot
-path). Rows are bucketed by their `ts` (the request START, as the table
-says), so a request that started yesterday and ended today counts toward yesterday.
+A budget check is one lookup in `all`; a finished request is one addition to it. Rows are
+bucketed by their `ts` (the request START, as the table says), so a request that started
+yesterday and ended today counts toward yesterday.
 """
 
 from __future__ import annotations
@@ -59,12 +59,17 @@ class Totals:
         self.months: dict[str, dict[str | None, int]] = {}
 
     def add(self, day: str, key: str | None, pico: int) -> None:
-        for table, when in ((self.days, day), (self.months, day[:7])):
-            bucket = table.get(when)
-            if bucket is None:
-                bucket = table[when] = {}
-            bucket[key] = bucket.get(key, 0) + pico
-            bucket[TOTAL] = bucket.get(TOTAL, 0) + pico
+        bucket = self.days.get(day)
+        if bucket is None:
+            bucket = self.days[day] = {}
+        bucket[key] = bucket.get(key, 0) + pico
+        bucket[TOTAL] = bucket.get(TOTAL, 0) + pico
+        month = day[:7]
+        bucket = self.months.get(month)
+        if bucket is None:
+            bucket = self.months[month] = {}
+        bucket[key] = bucket.get(key, 0) + pico
+        bucket[TOTAL] = bucket.get(TOTAL, 0) + pico
 
     def day(self, day: str, key: str | None) -> int:
         bucket = self.days.get(day)
@@ -96,10 +101,8 @@ class SpendBook:
         self.clock = clock
         self.done = done  # how many records the usage writer has committed (or given up on)
         self.given_up = given_up if given_up is not None else deque()  # the writer's (UsageWriter)
-        self.db = Totals()
-        self.local = Totals()
         self.kept = Totals()
-        self.all = Totals()  # db + local + kept, kept up to date with them: the hot path reads only this
+        self.all = Totals()  # the table's rows + pending + kept: the hot path reads only this
         self.pending: deque[tuple[int, str, str | None, int]] = deque()  # (seq, day, key, pico)
         self.last_id: int | None = None  # None: not seeded
         self.reconciled = 0  # reconciles done (tests and /health)
@@ -113,15 +116,11 @@ class SpendBook:
     def spent_month(self, month: str, key: str | None) -> int:
         return self.all.month(month, key)
 
-    def _add(self, part: Totals, day: str, key: str | None, pico: int) -> None:
-        part.add(day, key, pico)
-        self.all.add(day, key, pico)
-
     def record(self, seq: int, day: str, key: str | None, pico: int) -> None:
         """This worker's request `seq` (the writer's queue number) cost `pico`."""
         if pico:
             self.pending.append((seq, day, key, pico))
-            self._add(self.local, day, key, pico)
+            self.all.add(day, key, pico)
 
     # --- reconcile ---
 
@@ -147,26 +146,26 @@ class SpendBook:
         return top, [(day, key, int(pico)) for day, key, pico, _ in groups if pico]
 
     def _apply(self, done: int, last_id: int, rows: list[tuple[str, str | None, int]], month: str) -> None:
-        if self.last_id is None:  # seeding: the table's totals start afresh, local and kept stay
-            self.db = Totals()
+        if self.last_id is None:  # seeding: the table's totals start afresh, pending and kept stay
             self.all = Totals()
-            for part in (self.local, self.kept):
-                for day, bucket in part.days.items():
-                    for key, pico in bucket.items():
-                        if key != TOTAL:
-                            self.all.add(day, key, pico)
+            for _, day, key, pico in self.pending:
+                self.all.add(day, key, pico)
+            for day, bucket in self.kept.days.items():
+                for key, pico in bucket.items():
+                    if key != TOTAL:
+                        self.all.add(day, key, pico)
         for day, key, pico in rows:
             if day[:7] >= month:
-                self._add(self.db, day, key, pico)
+                self.all.add(day, key, pico)
         self.last_id = last_id
         while self.given_up:  # never reaching the table: counted here instead
             started, key, pico = self.given_up.popleft()
-            self._add(self.kept, utc_day(started), key, pico)
-        while self.pending and self.pending[0][0] <= done:
+            day = utc_day(started)
+            self.kept.add(day, key, pico)
+            self.all.add(day, key, pico)
+        while self.pending and self.pending[0][0] <= done:  # in the table now: counted from there
             _, day, key, pico = self.pending.popleft()
-            self._add(self.local, day, key, -pico)
-        self.db.prune(month)
-        self.local.prune(month)
+            self.all.add(day, key, -pico)
         self.kept.prune(month)
         self.all.prune(month)
         self.reconciled += 1
@@ -189,7 +188,6 @@ class SpendBook:
                 elif self.last_id is not None:  # nothing to enforce: stop reading, re-seed later
                     self.last_id = None
                     self.pending.clear()
-                    self.local = Totals()
                     self.kept = Totals()
                     self.all = Totals()
                     self.given_up.clear()
