@@ -93,7 +93,7 @@ async def drive(
             if key not in loads:
                 loads[key] = Load(session, url, sc, sc.gateway_path(), keyed=True)
                 loads[key].headers = sc.headers() | {"x-api-key": key}
-                await phase(loads[key], args.requests // 2, args.concurrency)  # warm-up, not counted
+                await phase(loads[key], args.requests, args.concurrency)  # warm-up, not counted
         _, seen = dump_total(folder, set())
         for i, (name, key) in enumerate(plan):
             await phase(loads[key], args.requests, args.concurrency)

@@ -168,9 +168,9 @@ class Admission:
         policy = self.check_model(cfg, key, model)
         now = self.clock.now()
         if policy is not None and policy.budget is not None:
-            self._check_budget(policy.budget, key, f"key '{key}'", now)
+            self._check_budget(policy.budget, key, now)
         if cfg.gateway_budget is not None:
-            self._check_budget(cfg.gateway_budget, TOTAL, "gateway", now)
+            self._check_budget(cfg.gateway_budget, TOTAL, now)
         if policy is not None and policy.windowed:
             try:
                 self.windows.get(policy.name).admit(policy, now, self.others.get(policy.name, (0, 0)))
@@ -194,22 +194,25 @@ class Admission:
             )
         return policy
 
-    def _check_budget(self, budget: Budget, key: str | None, who: str, now: float) -> None:
-        """Raise OverLimit when the day or month is spent; `retry-after` is the LATER reset of the
-        windows that are over (a key over its month gains nothing at midnight)."""
+    def _check_budget(self, budget: Budget, key: str | None, now: float) -> None:
+        """Raise OverLimit when the day or month is spent (`key` TOTAL: the gateway's budget);
+        `retry-after` is the LATER reset of the windows that are over (a key over its month gains
+        nothing at midnight)."""
         cal = self.calendar(now)
+        spend = self.spend.all
         over: tuple[str, Any, int, str, float] | None = None
         if budget.daily_pico is not None:
-            spent = self.spend.spent_day(cal.day, key)
+            spent = spend.day(cal.day, key)
             if spent >= budget.daily_pico:
                 over = ("daily_usd", budget.daily_usd, spent, "today", cal.day_ends - now)
         if budget.monthly_pico is not None:
-            spent = self.spend.spent_month(cal.month, key)
+            spent = spend.month(cal.month, key)
             if spent >= budget.monthly_pico:
                 over = ("monthly_usd", budget.monthly_usd, spent, "this month", cal.month_ends - now)
         if over is None:
             return
         what, limit, spent, when, left = over
+        who = "gateway" if key == TOTAL else f"key '{key}'"
         retry = whole_seconds(left)
         headers = {"retry-after": str(retry)}
         if retry > NO_RETRY_AFTER:  # the SDKs honour any retry-after: they would sleep for hours

@@ -83,6 +83,10 @@ class KeyPolicy:
     models: tuple[str, ...] | None = None  # None: every model
     _pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
     _memo: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
+    windowed: bool = field(init=False, compare=False, repr=False)  # has rpm or tpm
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "windowed", self.rpm is not None or self.tpm is not None)
 
     @staticmethod
     def build(
@@ -103,10 +107,6 @@ class KeyPolicy:
             if len(self._memo) < 4096:  # bounded: clients choose model names
                 self._memo[model] = ok
         return ok
-
-    @property
-    def windowed(self) -> bool:
-        return self.rpm is not None or self.tpm is not None
 
 
 # --- config parsing ---------------------------------------------------------------------------
