@@ -122,6 +122,7 @@ def counted(args: argparse.Namespace, limits: str, plan: list[tuple[str, str]]) 
         "valgrind",
         "--tool=callgrind",
         "--trace-children=yes",
+        "--separate-threads=yes",  # one dump per thread: where the instructions go
         f"--callgrind-out-file={folder}/callgrind.out.%p",
     ]
     cmd += [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(port)]

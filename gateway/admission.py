@@ -43,6 +43,7 @@ log = logging.getLogger("ekai.limits")
 # A budget refusal whose window resets later than this says `x-should-retry: false`: the OpenAI and
 # Anthropic SDKs (and Claude Code) obey it, where they would otherwise sleep until `retry-after`.
 NO_RETRY_AFTER = 60
+_NOTHING: dict[str | None, int] = {}  # a day or month nobody has spent in yet (never written to)
 
 
 SHARE_ERRORS: tuple[type[BaseException], ...] = (OSError, *READ_ERRORS)
@@ -162,18 +163,32 @@ class Admission:
     # --- the hot path ---
 
     def admit(self, cfg: Config, key: str | None, model: str) -> None:
-        """Raise Forbidden / OverLimit when `key` may not send `model` (alias-resolved) now."""
+        """Raise Forbidden / OverLimit when `key` may not send `model` (alias-resolved) now.
+
+        On every request of a gateway with limits, so written for few calls: the budgets are
+        two lookups each against their caps (`_check_budget` only explains a refusal)."""
         if not cfg.limited:
             return
         policy = self.check_model(cfg, key, model)
         now = self.clock.now()
-        if policy is not None and policy.budget is not None:
-            self._check_budget(policy.budget, key, now)
-        if cfg.gateway_budget is not None:
-            self._check_budget(cfg.gateway_budget, TOTAL, now)
+        budget = policy.budget if policy is not None else None
+        gateway = cfg.gateway_budget
+        if budget is not None or gateway is not None:
+            cal = self._cal[1] if self._cal[0] == int(now) else self.calendar(now)
+            days = self.spend.all.days.get(cal.day, _NOTHING)
+            months = self.spend.all.months.get(cal.month, _NOTHING)
+            if budget is not None and (
+                days.get(key, 0) >= budget.day_cap or months.get(key, 0) >= budget.month_cap
+            ):
+                self._check_budget(budget, key, now)  # raises, saying which and until when
+            if gateway is not None and (
+                days.get(TOTAL, 0) >= gateway.day_cap or months.get(TOTAL, 0) >= gateway.month_cap
+            ):
+                self._check_budget(gateway, TOTAL, now)
         if policy is not None and policy.windowed:
+            window = self.windows.open.get(policy.name) or self.windows.get(policy.name)
             try:
-                self.windows.get(policy.name).admit(policy, now, self.others.get(policy.name, (0, 0)))
+                window.admit(policy, now, self.others.get(policy.name, (0, 0)) if self.others else (0, 0))
             except Refused as exc:
                 raise OverLimit(
                     f"Rate limit exceeded: key '{key}' {exc.what} (rolling 60 s); "
@@ -228,14 +243,15 @@ class Admission:
         """After the request's row is queued: count its cost and tokens."""
         if not cfg.limited:
             return
-        if rec.cost_pico and self.spend.last_id is not None:  # the book is live (a budget is set)
-            self.spend.record(self.writer.queued, self._day_of(rec.started), rec.api_key_name, rec.cost_pico)
         key = rec.api_key_name
+        if rec.cost_pico and self.spend.last_id is not None:  # the book is live (a budget is set)
+            day = self._day[1] if self._day[0] == int(rec.started) else self._day_of(rec.started)
+            self.spend.record(self.writer.queued, day, key, rec.cost_pico)
         policy = cfg.key_policies.get(key) if key is not None else None
         if policy is not None and policy.tpm is not None:
             t = rec.tokens
-            tokens = t.input + t.cache_read + t.cache_write + t.output
-            self.windows.get(policy.name).add_tokens(tokens, self.clock.now())
+            window = self.windows.open.get(policy.name) or self.windows.get(policy.name)
+            window.add_tokens(t.input + t.cache_read + t.cache_write + t.output, self.clock.now())
             if self._publishing is None and self._loop is not None:
                 self._publishing = self._loop.call_later(PUBLISH_SECONDS, self._publish)
 

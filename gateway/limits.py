@@ -51,6 +51,9 @@ CLOCK_ENV = "EKAI_TEST_CLOCK_FILE"
 # --- policy values ----------------------------------------------------------------------------
 
 
+NO_CAP = 1 << 126  # pico-USD no spend reaches
+
+
 @dataclass(frozen=True, slots=True)
 class Budget:
     """USD per UTC day / month, None when not limited; also held as integer pico-USD."""
@@ -59,6 +62,13 @@ class Budget:
     monthly_usd: Decimal | None = None
     daily_pico: int | None = None
     monthly_pico: int | None = None
+    # the same as caps for the hot path: spend at or over one is refused (no cap: never reached)
+    day_cap: int = field(init=False, default=NO_CAP)
+    month_cap: int = field(init=False, default=NO_CAP)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "day_cap", NO_CAP if self.daily_pico is None else self.daily_pico)
+        object.__setattr__(self, "month_cap", NO_CAP if self.monthly_pico is None else self.monthly_pico)
 
     @staticmethod
     def of(daily: Decimal | None, monthly: Decimal | None) -> Budget | None:

@@ -220,14 +220,18 @@ class KeyWindow:
         """Take an rpm slot, after checking tpm; raises Refused (taking nothing) when over.
         `others`: (requests, tokens) other instances counted in the window (gateway.shared_limits),
         taken off this machine's share of the limits. The hot path: a few indexes into the map."""
-        locked = self._acquire()
+        locked = self.presence is None or not self.presence.alone
+        if locked:
+            _lock(self.fd)
         try:
             tpm = policy.tpm
             if tpm is not None:
+                second = int(now)
+                q = self.q
+                used = q[CACHED_TOKENS_Q] if q[CACHED_SEC_Q] == second else self._window_tokens(second)
                 # this process's waiting tokens count too; while the sum is below tpm it is exact
                 # or over (a waiting token may have left the window), so only a refusal looks closer
-                used = self._window_tokens(math.floor(now)) + self._pending_total + others[1]
-                if used >= tpm:
+                if used + self._pending_total + others[1] >= tpm:
                     self._check_tpm(tpm, now, others[1])
             rpm = policy.rpm
             if rpm is not None:
@@ -265,7 +269,7 @@ class KeyWindow:
         """A finished request's tokens, counted in the second `now` falls in. No lock: they wait
         in this process (and count in its admissions) until `publish`."""
         if tokens > 0:
-            second = math.floor(now)
+            second = int(now)
             self._pending[second] = self._pending.get(second, 0) + tokens
             self._pending_total += tokens
 
@@ -344,17 +348,17 @@ class Windows:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._open: dict[str, KeyWindow] = {}
+        self.open: dict[str, KeyWindow] = {}  # by key name (the hot path looks here first)
         self.presence: Presence | None = None  # held from the first window opened
 
     def get(self, name: str) -> KeyWindow:
-        window = self._open.get(name)
+        window = self.open.get(name)
         if window is None:
             self.folder.mkdir(parents=True, exist_ok=True)
             if self.presence is None:
                 self.presence = Presence(self.folder)
             digest = hashlib.sha256(name.encode()).hexdigest()[:24]
-            window = self._open[name] = KeyWindow(self.folder / digest, self.presence)
+            window = self.open[name] = KeyWindow(self.folder / digest, self.presence)
         return window
 
     def check_alone(self) -> None:
@@ -364,13 +368,13 @@ class Windows:
 
     def publish(self) -> None:
         """Every window's waiting tokens into its file."""
-        for window in self._open.values():
+        for window in self.open.values():
             window.publish()
 
     def close(self) -> None:
-        for window in self._open.values():
+        for window in self.open.values():
             window.close()
-        self._open.clear()
+        self.open.clear()
         if self.presence is not None:
             self.presence.close()
             self.presence = None

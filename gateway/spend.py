@@ -163,8 +163,12 @@ class SpendBook:
             day = utc_day(started)
             self.kept.add(day, key, pico)
             self.all.add(day, key, pico)
-        while self.pending and self.pending[0][0] <= done:  # in the table now: counted from there
-            _, day, key, pico = self.pending.popleft()
+        written: dict[tuple[str, str | None], int] = {}  # in the table now: counted from there
+        pending = self.pending
+        while pending and pending[0][0] <= done:
+            _, day, key, pico = pending.popleft()
+            written[day, key] = written.get((day, key), 0) + pico
+        for (day, key), pico in written.items():
             self.all.add(day, key, -pico)
         self.kept.prune(month)
         self.all.prune(month)
