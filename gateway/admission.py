@@ -81,8 +81,11 @@ class Admission:
         self.others: dict[str, tuple[int, int]] = {}
         self._shared_task: asyncio.Task[None] | None = None
         self._presence_task: asyncio.Task[None] | None = None
-        self._cal: tuple[int, Calendar] = (-1, Calendar.at(0))
-        self._day: tuple[int, str] = (-1, "")  # the UTC day of a row's ts (real time), cached per second
+        # the calendar of the UTC day being served, and that day's [start, end) in epoch seconds
+        self._cal = Calendar.at(0)
+        self._cal_from, self._cal_until = 0.0, 0.0  # empty: the first request computes it
+        # the UTC day of a row's ts (real time, not the test clock), for the same kind of range
+        self._day, self._day_from, self._day_until = "", 0.0, 0.0
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -155,10 +158,10 @@ class Admission:
                 await asyncio.wait_for(self._stop.wait(), SYNC_SECONDS)
 
     def calendar(self, now: float) -> Calendar:
-        second = int(now)
-        if self._cal[0] != second:
-            self._cal = (second, Calendar.at(now))
-        return self._cal[1]
+        if not self._cal_from <= now < self._cal_until:
+            self._cal = Calendar.at(now)
+            self._cal_from, self._cal_until = self._cal.day_ends - 86400, self._cal.day_ends
+        return self._cal
 
     # --- the hot path ---
 
@@ -174,7 +177,7 @@ class Admission:
         budget = policy.budget if policy is not None else None
         gateway = cfg.gateway_budget
         if budget is not None or gateway is not None:
-            cal = self._cal[1] if self._cal[0] == int(now) else self.calendar(now)
+            cal = self._cal if self._cal_from <= now < self._cal_until else self.calendar(now)
             days = self.spend.all.days.get(cal.day, _NOTHING)
             months = self.spend.all.months.get(cal.month, _NOTHING)
             if budget is not None and (
@@ -245,7 +248,8 @@ class Admission:
             return
         key = rec.api_key_name
         if rec.cost_pico and self.spend.last_id is not None:  # the book is live (a budget is set)
-            day = self._day[1] if self._day[0] == int(rec.started) else self._day_of(rec.started)
+            started = rec.started
+            day = self._day if self._day_from <= started < self._day_until else self._day_of(started)
             self.spend.record(self.writer.queued, day, key, rec.cost_pico)
         policy = cfg.key_policies.get(key) if key is not None else None
         if policy is not None and policy.tpm is not None:
@@ -264,11 +268,11 @@ class Admission:
             log.exception("tpm windows not updated")
 
     def _day_of(self, epoch: float) -> str:
-        """'2026-12-06': the day part of the row's ts (usage.iso_ms), without sharing its cache."""
-        second = int(epoch)
-        if self._day[0] != second:
-            self._day = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%d"))
-        return self._day[1]
+        """'2026-12-06': the day part of the row's ts (usage.iso_ms), kept for the rest of that day."""
+        start = epoch // 86400 * 86400  # UTC days are 86,400 epoch seconds each
+        self._day = datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%d")
+        self._day_from, self._day_until = start, start + 86400
+        return self._day
 
     # --- /health ---
 
