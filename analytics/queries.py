@@ -151,6 +151,59 @@ def _hour_ceil(value: datetime) -> datetime:
     return floor if floor == value else floor + timedelta(hours=1)
 
 
+def _day_floor(value: datetime) -> datetime:
+    return value.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _day_ceil(value: datetime) -> datetime:
+    floor = _day_floor(value)
+    return floor if floor == value else floor + timedelta(days=1)
+
+
+Cut = list[tuple[datetime | None, datetime | None]]
+
+
+def _whole_and_cut(
+    f: Filters,
+    clause: str,
+    params: Params,
+    unit: str,
+    floor: Any,
+    ceil: Any,
+    prefix: str,
+) -> tuple[str | None, Cut]:
+    """Split `f`'s period into whole `unit`s (the WHERE clause over a table of `unit` cells,
+    or None when there are none) and the ranges at its ends that cut a `unit` (rows)."""
+    lo = None if f.start is None else ceil(f.start)
+    hi = None if f.end is None else floor(f.end)
+    cut: Cut = []
+    if lo is not None and hi is not None and lo >= hi:  # within a unit or two: rows only
+        return None, [(f.start, f.end)]
+    whole = clause
+    if lo is not None:
+        whole = _and(whole, f"{unit} >= ${prefix}_lo")
+        params[f"{prefix}_lo"] = lo
+        if f.start is not None and f.start < lo:
+            cut.append((f.start, lo))
+    if hi is not None:
+        whole = _and(whole, f"{unit} < ${prefix}_hi")
+        params[f"{prefix}_hi"] = hi
+        if f.end is not None and hi < f.end:
+            cut.append((hi, f.end))
+    return whole, cut
+
+
+def _cut_clause(clause: str, params: Params, cut: Cut, i: int, prefix: str = "cut") -> str:
+    """`clause` restricted to the time range `cut[i]`, its bounds added to `params`."""
+    start, end = cut[i]
+    edge = clause
+    for name, op, value in ((f"{prefix}{i}_start", ">=", start), (f"{prefix}{i}_end", "<", end)):
+        if value is not None:
+            edge = _and(edge, f"{TS} {op} ${name}")
+            params[name] = value
+    return edge
+
+
 def cells(con: duckdb.DuckDBPyConnection, f: Filters) -> tuple[str, Params]:
     """A FROM item (a parenthesised query) of hourly cells (`analytics.rollup`) that together
     hold exactly the rows matching `f`, and its parameters.
@@ -163,32 +216,10 @@ def cells(con: duckdb.DuckDBPyConnection, f: Filters) -> tuple[str, Params]:
         clause, params = where(f)
         return f"({rollup.cells_sql(clause)})", params
     clause, params = where(replace(f, start=None, end=None))
-    lo = None if f.start is None else _hour_ceil(f.start)
-    hi = None if f.end is None else _hour_floor(f.end)
-    parts: list[str] = []
-    cut: list[tuple[datetime | None, datetime | None]] = []
-    if lo is not None and hi is not None and lo >= hi:  # within an hour or two: rows only
-        cut.append((f.start, f.end))
-    else:
-        whole = clause
-        if lo is not None:
-            whole = _and(whole, "hour >= $cells_lo")
-            params["cells_lo"] = lo
-            if f.start is not None and f.start < lo:
-                cut.append((f.start, lo))
-        if hi is not None:
-            whole = _and(whole, "hour < $cells_hi")
-            params["cells_hi"] = hi
-            if f.end is not None and hi < f.end:
-                cut.append((hi, f.end))
-        parts.append(f"SELECT * FROM {rollup.TABLE} {whole}")
-    for i, (start, end) in enumerate(cut):
-        edge = clause
-        for name, op, value in ((f"cut{i}_start", ">=", start), (f"cut{i}_end", "<", end)):
-            if value is not None:
-                edge = _and(edge, f"{TS} {op} ${name}")
-                params[name] = value
-        parts.append(rollup.cells_sql(edge))
+    whole, cut = _whole_and_cut(f, clause, params, "hour", _hour_floor, _hour_ceil, "cells")
+    parts = [] if whole is None else [f"SELECT * FROM {rollup.TABLE} {whole}"]
+    for i in range(len(cut)):
+        parts.append(rollup.cells_sql(_cut_clause(clause, params, cut, i)))
     return "(" + " UNION ALL BY NAME ".join(parts) + ")", params
 
 
@@ -553,12 +584,104 @@ def total_savings(savings: pl.DataFrame) -> float:
 # --- latency and errors ---------------------------------------------------------------------
 
 
+LATENCY_SCHEMA: dict[str, Any] = {
+    "provider": pl.String,
+    "model": pl.String,
+    "requests": pl.Int64,
+    "ttft_p50_ms": pl.Float64,
+    "ttft_p95_ms": pl.Float64,
+    "latency_p50_ms": pl.Float64,
+    "latency_p95_ms": pl.Float64,
+}
+QUANTILES = (0.5, 0.95)
+
+
 def latency(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
     """p50 and p95 of time to first byte and total latency per provider and model (successes).
 
     Columns: `provider`, `model`, `requests`, `ttft_p50_ms`, `ttft_p95_ms`, `latency_p50_ms`,
     `latency_p95_ms` (continuous quantiles, i.e. interpolated), busiest first.
+
+    On a Snapshot (its latency histograms present) and without a session filter, the whole
+    days of the period come from the histograms (`analytics.rollup`, LATENCY_TABLE) and the
+    rows of the days it cuts are binned on the fly: `requests` is exact, each percentile is
+    within `rollup.LATENCY_ERROR` (1%) of the exact one. Otherwise (a session's few requests,
+    or the live view) the exact `quantile_cont` of the rows.
     """
+    if f.sessions or not rollup.present(con, rollup.LATENCY_TABLE):
+        return latency_exact(con, f)
+    clause, params = where(replace(f, start=None, end=None))
+    whole, cut = _whole_and_cut(f, clause, params, "day", _day_floor, _day_ceil, "lat")
+    dims = "provider, model, kind, bin, n"
+    parts = [] if whole is None else [f"SELECT {dims} FROM {rollup.LATENCY_TABLE} {whole}"]
+    for i in range(len(cut)):
+        edge = _cut_clause(clause, params, cut, i, "lat_cut")
+        parts.append(f"SELECT {dims} FROM ({rollup.latency_entries_sql(edge, unit=None)})")
+    found = con.execute(
+        f"""
+        SELECT {SPLITS["provider"]} AS p, {SPLITS["model"]} AS m, kind, bin, sum(n)::BIGINT
+        FROM ({" UNION ALL ".join(parts)})
+        GROUP BY ALL
+        ORDER BY p, m, kind, bin NULLS LAST
+        """,
+        params,
+    ).fetchall()
+    return latency_from_histograms(found)
+
+
+def latency_from_histograms(entries: list[tuple[str, str, str, int | None, int]]) -> pl.DataFrame:
+    """The latency frame from merged histogram entries (provider, model, kind, bin, n), sorted
+    by provider, model, kind and bin (NULL bins last)."""
+    groups: dict[tuple[str, str], dict[str, list[tuple[int | None, int]]]] = {}
+    for provider, model, kind, b, n in entries:
+        groups.setdefault((provider, model), {}).setdefault(kind, []).append((b, int(n)))
+    out = []
+    for (provider, model), kinds in groups.items():
+        total = kinds.get("total", [])
+        out.append(
+            (
+                provider,
+                model,
+                sum(n for _, n in total),
+                *_histogram_quantiles(kinds.get("ttft", [])),
+                *_histogram_quantiles(total),
+            )
+        )
+    frame = pl.DataFrame(out, schema=LATENCY_SCHEMA, orient="row")
+    return frame.sort(["requests", "provider", "model"], descending=[True, False, False])
+
+
+def _histogram_quantiles(bins: list[tuple[int | None, int]]) -> list[float | None]:
+    """QUANTILES of the values in `bins` (sorted (bin, count), NULL bins ignored), interpolated
+    as `quantile_cont` interpolates (between the values at ranks floor and ceil of q(N - 1)),
+    each value taken as its bin's representative."""
+    counted = [(b, n) for b, n in bins if b is not None and n > 0]
+    size = sum(n for _, n in counted)
+    if not size:
+        return [None] * len(QUANTILES)
+
+    def at(rank: int) -> float:  # the value of 0-based rank `rank`
+        seen = 0
+        for b, n in counted:
+            seen += n
+            if rank < seen:
+                return rollup.bin_value(b)
+        return rollup.bin_value(counted[-1][0])
+
+    result: list[float | None] = []
+    for quantile in QUANTILES:
+        position = quantile * (size - 1)
+        low = int(position)
+        share = position - low
+        value = at(low)
+        if share:
+            value += share * (at(low + 1) - value)
+        result.append(value)
+    return result
+
+
+def latency_exact(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
+    """`latency` from the rows themselves: exact `quantile_cont`, reading every matching row."""
     clause, params = where(f)
     clause = _and(clause, f"NOT {FAILED}")
     return _frame(

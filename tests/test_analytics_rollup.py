@@ -72,11 +72,30 @@ def figures(con: duckdb.DuckDBPyConnection, f: q.Filters, prices: q.Prices) -> d
     return out
 
 
+def assert_latency_close(want: pl.DataFrame, got: pl.DataFrame) -> None:
+    """The histogram percentiles against the rows' exact ones: the same routes and requests,
+    each percentile within the documented relative error (rollup.LATENCY_ERROR)."""
+    assert got.columns == want.columns and got.schema == want.schema
+    assert_frame_equal(got.select("provider", "model", "requests"),
+                       want.select("provider", "model", "requests"))  # fmt: skip
+    for column in want.columns[3:]:
+        for exact, approx in zip(want[column], got[column], strict=True):
+            if exact is None:
+                assert approx is None, column
+            else:
+                assert approx is not None, column
+                assert abs(approx - exact) <= rollup.LATENCY_ERROR * abs(exact) + 1e-9, (
+                    column, exact, approx,
+                )
+
+
 def assert_same(rows: dict[str, Any], cells: dict[str, Any]) -> None:
     assert rows.keys() == cells.keys()
     for name, want in rows.items():
         got = cells[name]
-        if isinstance(want, pl.DataFrame):
+        if name == "latency" and rollup.LATENCY_ERROR:
+            assert_latency_close(want, got)
+        elif isinstance(want, pl.DataFrame):
             assert_frame_equal(got, want), name
         else:
             assert got.keys() == want.keys(), name
@@ -89,6 +108,9 @@ def with_cells(rows: list[dict[str, Any]], first: int) -> duckdb.DuckDBPyConnect
     rest, as a Snapshot's refreshes do."""
     con = _memory_usage(rows)
     con.execute(f"CREATE TABLE {rollup.TABLE} AS {rollup.cells_sql(f'WHERE id <= {first}')}")
+    con.execute(
+        f"CREATE TABLE {rollup.LATENCY_TABLE} AS {rollup.latency_sql(f'WHERE id <= {first}')}"
+    )
     rollup.update(con, first)
     return con
 
@@ -194,3 +216,65 @@ def test_a_snapshot_refreshed_step_by_step_gives_the_figures_of_its_rows(tmp_pat
             assert snap.refresh() == 303
     finally:
         snap.close()
+
+
+# --- latency histograms: percentiles within the documented bound -----------------------------
+
+latency_value = st.one_of(
+    st.none(),
+    st.just(0.0),
+    st.floats(0.001, 1e6, allow_nan=False),
+)  # times are never negative (the bound holds for values of one sign)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    values=st.lists(
+        st.tuples(
+            latency_value,
+            latency_value,
+            st.sampled_from(["anthropic", "openai", None]),
+            st.integers(0, 5 * 24 * 60),
+            st.sampled_from([200, 200, 200, 500]),
+        ),
+        max_size=60,
+    ),
+    split=st.integers(0, 60),
+    start=st.one_of(st.none(), st.integers(0, 5 * 24 * 60)),
+    length=st.one_of(st.none(), st.integers(1, 5 * 24 * 60)),
+)
+def test_histogram_percentiles_are_within_the_bound(
+    values: list[tuple[float | None, float | None, str | None, int, int]],
+    split: int,
+    start: int | None,
+    length: int | None,
+) -> None:
+    base = datetime(2026, 11, 1, 3, 17)
+    rows = [
+        row(
+            f"{base + timedelta(minutes=minute):%Y-%m-%dT%H:%M:%S}.000Z",
+            provider=provider,
+            model="m1" if provider else None,
+            status=status,
+            ttft_ms=ttft,
+            latency_ms=total,
+        )
+        for ttft, total, provider, minute, status in values
+    ]
+    lo = None if start is None else base + timedelta(minutes=start)
+    hi = None if length is None else (lo or base) + timedelta(minutes=length)
+    f = q.Filters(start=lo, end=hi)
+    exact = q.latency(_memory_usage(rows), f)
+    approx = q.latency(with_cells(rows, min(split, len(rows))), f)
+    assert_latency_close(exact, approx)
+
+
+def test_histogram_percentiles_are_approximate_but_close() -> None:
+    """The bound is not vacuous: values inside one bin come back as its representative."""
+    rows = [row("2026-11-01T10:00:00.000Z", latency_ms=v, ttft_ms=v) for v in (1000.0, 1004.0)]
+    exact = q.latency(_memory_usage(rows), q.Filters())
+    approx = q.latency(with_cells(rows, 2), q.Filters())
+    assert exact["latency_p50_ms"][0] == 1002.0
+    assert approx["latency_p50_ms"][0] != 1002.0
+    assert_latency_close(exact, approx)
+    assert rollup.LATENCY_ERROR < 0.01
