@@ -773,7 +773,29 @@ def _(net_saved, price_book, savings):
 
 @app.cell(hide_code=True)
 def _(con, selected):
-    lat = q.latency(con, selected)
+    try:
+        lat = q.latency(con, selected)
+    except q.StillCopying:
+        lat = None
+    _copied = duck.pending(con)
+    mo.stop(
+        lat is None,
+        mo.vstack(
+            [
+                mo.md("### Latency (successful requests)"),
+                mo.callout(
+                    mo.md(
+                        "**Loading.** The percentiles need every row, and this first start is "
+                        "still copying them in the background"
+                        + (f" ({_copied[0] / max(_copied[1], 1):.0%} done)" if _copied else "")
+                        + "; they appear on the next refresh after it is done. Every other "
+                        "figure on the page is already complete."
+                    ),
+                    kind="info",
+                ),
+            ]
+        ),
+    )
     _long = (
         lat.with_columns(pl.concat_str("provider", pl.lit(" / "), "model").alias("route"))
         .unpivot(

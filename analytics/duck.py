@@ -233,8 +233,12 @@ def resolve_database(
 def attach(con: duckdb.DuckDBPyConnection, db: str | Path) -> None:
     """ATTACH the SQLite file (or PostgreSQL database) at `db` READ_ONLY as `ATTACHED`, checking
     it has a usage table."""
+    _attach_as(con, db, ATTACHED)
+
+
+def _attach_as(con: duckdb.DuckDBPyConnection, db: str | Path, name: str) -> None:
     if is_postgres(db):
-        _attach_postgres(con, str(db))
+        _attach_postgres(con, str(db), name)
         return
     path = Path(db)
     if not path.is_file():
@@ -243,25 +247,25 @@ def attach(con: duckdb.DuckDBPyConnection, db: str | Path) -> None:
         )
     ensure_sqlite_extension(con)
     try:
-        con.execute(f"ATTACH {sql_string(str(path))} AS {ATTACHED} (TYPE sqlite, READ_ONLY)")
+        con.execute(f"ATTACH {sql_string(str(path))} AS {name} (TYPE sqlite, READ_ONLY)")
         found = con.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = 'usage'",
-            [ATTACHED],
+            [name],
         ).fetchone()
     except duckdb.Error as exc:
         raise NotAUsageDatabase(f"cannot read {path} as SQLite: {_first_line(exc)}") from exc
     if not found or not found[0]:
-        con.execute(f"DETACH {ATTACHED}")
+        con.execute(f"DETACH {name}")
         raise NotAUsageDatabase(f"{path} has no usage table")
 
 
-def _attach_postgres(con: duckdb.DuckDBPyConnection, url: str) -> None:
+def _attach_postgres(con: duckdb.DuckDBPyConnection, url: str, name: str = ATTACHED) -> None:
     ensure_sqlite_extension(con, PG_EXTENSION)
     try:
-        con.execute(f"ATTACH {sql_string(url)} AS {ATTACHED} (TYPE postgres, READ_ONLY)")
+        con.execute(f"ATTACH {sql_string(url)} AS {name} (TYPE postgres, READ_ONLY)")
         found = con.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = 'usage'",
-            [ATTACHED],
+            [name],
         ).fetchone()
     except duckdb.Error as exc:
         message = _first_line(exc)
@@ -270,7 +274,7 @@ def _attach_postgres(con: duckdb.DuckDBPyConnection, url: str) -> None:
             message = message.replace(secret, "***")
         raise NotAUsageDatabase(f"cannot read {redact(url)}: {message}") from exc
     if not found or not found[0]:
-        con.execute(f"DETACH {ATTACHED}")
+        con.execute(f"DETACH {name}")
         raise NotAUsageDatabase(
             f"{redact(url)} has no usage table (it appears once `ekai serve` has started)"
         )
@@ -329,35 +333,43 @@ def snapshot_select(present: set[str]) -> str:
     `ts` is parsed to a UTC TIMESTAMP (NULL where the text does not parse); a column the table
     lacks becomes NULL (0 for token counts) of the right type, so the queries need not care.
     """
+    return ", ".join(
+        f"{part} AS {name}" if part != name else name
+        for part, name in zip(_select_parts(present), SNAPSHOT_COLUMNS, strict=True)
+    )
+
+
+def _select_parts(present: set[str]) -> list[str]:
+    """The expression of each SNAPSHOT_COLUMNS column (see `snapshot_select`), unnamed."""
     parts = []
     for name, kind in SNAPSHOT_COLUMNS.items():
         if name == "ts":  # the gateway's own "...Z" (UTC) parses faster as a plain TIMESTAMP
             parts.append(
                 "CASE WHEN ts LIKE '%Z' THEN TRY_CAST(ts AS TIMESTAMP) "
-                "ELSE timezone('UTC', TRY_CAST(ts AS TIMESTAMPTZ)) END AS ts"
+                "ELSE timezone('UTC', TRY_CAST(ts AS TIMESTAMPTZ)) END"
             )
         elif name in present:
             parts.append(name)
         else:
             default = "0" if name.endswith("_tokens") else "NULL"
-            parts.append(f"CAST({default} AS {kind}) AS {name}")
-    return ", ".join(parts)
+            parts.append(f"CAST({default} AS {kind})")
+    return parts
 
 
-def _present_columns(con: duckdb.DuckDBPyConnection) -> set[str]:
+def _present_columns(con: duckdb.DuckDBPyConnection, name: str = ATTACHED) -> set[str]:
     return {
         str(row[0])
         for row in con.execute(
             "SELECT column_name FROM duckdb_columns() "
             "WHERE database_name = ? AND table_name = 'usage'",
-            [ATTACHED],
+            [name],
         ).fetchall()
     }
 
 
-def _inside(con: duckdb.DuckDBPyConnection) -> str:
+def _inside(con: duckdb.DuckDBPyConnection, name: str = ATTACHED) -> str:
     """The table function that runs a statement inside the attached database."""
-    row = con.execute("SELECT type FROM duckdb_databases() WHERE database_name = ?", [ATTACHED]).fetchone()
+    row = con.execute("SELECT type FROM duckdb_databases() WHERE database_name = ?", [name]).fetchone()
     return "postgres_query" if row and row[0] == "postgres" else "sqlite_query"
 
 
@@ -380,6 +392,53 @@ FULL_SCAN_SHARE = 0.2
 # fewer wait in DuckDB's write-ahead log for its automatic checkpoint (at 16 MB of log), so a
 # refresh every 10 s does not pay a checkpoint each time.
 CHECKPOINT_ROWS = 100_000
+# A first copy of at least this many rows is made in two steps: the hourly cells straight from
+# the file (the scanner reads only the columns they need), so the page can render, then the rows
+# in the background (see `Snapshot`).
+BACKGROUND_ROWS = 1_000_000
+BACKGROUND_CHUNK = 500_000  # ids per transaction of the background copy
+COPY_ATTACHED = "ekai_sqlite_copy"  # the file, attached for the background copy's duration
+PENDING = "usage_pending"  # the ids the background copy has still to copy (one row, or none)
+
+
+def pending(con: duckdb.DuckDBPyConnection) -> tuple[int, int] | None:
+    """(lo, hi) when `con`'s current schema is a Snapshot whose rows lo < id <= hi are in its
+    cells but not yet in its copy (a first copy under way in the background), else None."""
+    if not rollup.present(con, PENDING):
+        return None
+    row = con.execute(f"SELECT lo, hi FROM {PENDING}").fetchone()
+    return (int(row[0]), int(row[1])) if row else None
+
+
+def raw_rows(con: duckdb.DuckDBPyConnection, lo: int | None = None, hi: int | None = None,
+             sqlite_where: str = "") -> str:  # fmt: skip
+    """A FROM item holding the rows of `usage` with lo <= id <= hi (None: open), whether or not
+    they have reached the copy: while a background copy is under way, the ids it has yet to
+    copy are read from the file by primary key (with `sqlite_where`, SQLite SQL, also applied
+    there: the caller's own filter still applies to every row)."""
+    span = pending(con)
+    if span is None:
+        return "usage"
+    first, last = span[0] + 1, span[1]
+    if lo is not None:
+        first = max(first, lo)
+    if hi is not None:
+        last = min(last, hi)
+    if first > last:
+        return "usage"
+    inner = f"SELECT * FROM usage WHERE id >= {int(first)} AND id <= {int(last)}"
+    if sqlite_where:
+        inner += f" AND ({sqlite_where})"
+    source = f"{_inside(con, COPY_ATTACHED)}({sql_string(COPY_ATTACHED)}, {sql_string(inner)})"
+    typed = ", ".join(
+        f"CAST({part} AS {'TIMESTAMP' if name == 'ts' else kind}) AS {name}"
+        for part, (name, kind) in zip(
+            _select_parts(_present_columns(con, COPY_ATTACHED)), SNAPSHOT_COLUMNS.items(), strict=True
+        )
+    )
+    # the copy's rows outside the span read above (a chunk that lands meanwhile is not read twice)
+    copied = f"SELECT * FROM usage WHERE NOT (id > {span[0]} AND id <= {span[1]})"
+    return f"({copied} UNION ALL BY NAME SELECT {typed} FROM {source}) AS usage"
 
 
 def cache_directory(environ: Mapping[str, str] = os.environ) -> Path:
@@ -425,10 +484,17 @@ class Snapshot:
     serialised by a lock.
     """
 
-    def __init__(self, db: str | Path, *, cache: Path | None = None) -> None:
+    def __init__(
+        self, db: str | Path, *, cache: Path | None = None, background: bool | None = None
+    ) -> None:
         self.db: str | Path = db if is_postgres(db) else Path(db)
         self._lock = threading.Lock()
         self._tmp: Path | None = None
+        # None: a first copy of BACKGROUND_ROWS or more copies its rows in the background
+        self._background = background
+        self._copier: threading.Thread | None = None
+        self._copy_error: BaseException | None = None
+        self._closed = threading.Event()
         self.con = new_connection()
         try:
             # Rows are appended in any order (in parallel); every query orders explicitly.
@@ -467,11 +533,33 @@ class Snapshot:
         ).fetchone()
         if not have or list(have[0] or []) != list(SNAPSHOT_COLUMNS):
             self.con.execute(f"CREATE OR REPLACE TABLE {SNAPSHOT_DB}.usage ({_table_columns()})")
+            self.con.execute(f"DROP TABLE IF EXISTS {SNAPSHOT_DB}.{PENDING}")
         if not rollup.matches(self.con):
+            if self.pending() is not None:  # cells without all their rows: start again
+                self.con.execute(f"DELETE FROM {SNAPSHOT_DB}.usage")
+                self.con.execute(f"DROP TABLE {SNAPSHOT_DB}.{PENDING}")
             rollup.build(self.con)
 
+    def pending(self) -> tuple[int, int] | None:
+        """(lo, hi): the rows with lo < id <= hi are in the cells but not yet in the copy (the
+        background copy is on its way), or None."""
+        return pending(self.con)
+
     def _state(self, after: int = 0) -> tuple[int, int, str | None]:
-        """Rows, largest id and its request_id, of the copy's rows with id > `after`."""
+        """Rows, largest id and its request_id, of the copy's rows with id > `after` (with
+        `after` 0 and a background copy under way, of the rows the cells hold)."""
+        if not after and self.pending() is not None:
+            found = self.con.execute(
+                f"SELECT coalesce(sum(requests), 0)::BIGINT, coalesce(max(max_id), 0), "
+                f"(SELECT top_request_id FROM {SNAPSHOT_DB}.{PENDING}) "
+                f"FROM {SNAPSHOT_DB}.{rollup.TABLE}"
+            ).fetchone()
+            assert found is not None
+            top = int(found[1])
+            have = self.con.execute(
+                f"SELECT request_id FROM {SNAPSHOT_DB}.usage WHERE id = $top", {"top": top}
+            ).fetchone()
+            return int(found[0]), top, have[0] if have else found[2]
         row = self.con.execute(
             f"SELECT count(*), coalesce(max(id), 0), arg_max(request_id, id) "
             f"FROM {SNAPSHOT_DB}.usage WHERE id > $after",
@@ -497,9 +585,98 @@ class Snapshot:
         return cur
 
     def close(self) -> None:
+        self._closed.set()
+        if self._copier is not None:
+            self._copier.join()
+        with contextlib.suppress(duckdb.Error):
+            self.con.execute(f"DETACH DATABASE IF EXISTS {COPY_ATTACHED}")
         self.con.close()
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
+
+    @property
+    def copying(self) -> bool:
+        """Whether rows the cells hold are still being copied (see `pending`)."""
+        return self.pending() is not None
+
+    def wait(self) -> None:
+        """Return once every row is in the copy (runs the background copy here if none runs);
+        re-raises what stopped the background copy."""
+        copier = self._copier
+        if copier is not None:
+            copier.join()
+        if self._copy_error is not None:
+            raise AnalyticsError(f"cannot copy {shown(self.db)}: {_first_line(self._copy_error)}")
+        if self.pending() is not None:
+            self.copy_pending()
+
+    def _attach_copy_source(self, con: duckdb.DuckDBPyConnection) -> None:
+        """The file attached as COPY_ATTACHED (for the background copy and the queries' reads
+        of the rows it has yet to copy), unless it is."""
+        row = con.execute(
+            "SELECT count(*) FROM duckdb_databases() WHERE database_name = ?", [COPY_ATTACHED]
+        ).fetchone()
+        if not row or not row[0]:
+            _attach_as(con, self.db, COPY_ATTACHED)
+
+    def _start_copy(self) -> None:
+        """Copy the pending rows in a background thread (called with the lock held)."""
+        if self._copier is not None and self._copier.is_alive():
+            return
+        self._copy_error = None
+        self._copier = threading.Thread(target=self._copy_in_background, daemon=True,
+                                        name="ekai-snapshot-copy")  # fmt: skip
+        self._copier.start()
+
+    def _copy_in_background(self) -> None:
+        try:
+            self.copy_pending()
+        except BaseException as exc:
+            self._copy_error = exc
+
+    def copy_pending(self) -> None:
+        """Copy the rows the cells hold but the copy does not (`pending`), BACKGROUND_CHUNK ids
+        per transaction, each with its rows' latency histograms; the refresh lock is taken per
+        chunk, so a refresh waits for one chunk at most."""
+        cur = self.con.cursor()
+        try:
+            cur.execute(f"USE {SNAPSHOT_DB}")
+            attached = False
+            while not self._closed.is_set():
+                with self._lock:
+                    span = pending(cur)
+                    if span is None:
+                        break
+                    self._attach_copy_source(cur)
+                    attached = True
+                    lo, hi = span
+                    upto = min(hi, lo + BACKGROUND_CHUNK)
+                    inner = f"SELECT * FROM usage WHERE id > {lo} AND id <= {upto}"
+                    source = (
+                        f"{_inside(cur, COPY_ATTACHED)}({sql_string(COPY_ATTACHED)}, "
+                        f"{sql_string(inner)})"
+                    )
+                    select = snapshot_select(_present_columns(cur, COPY_ATTACHED))
+                    cur.execute("BEGIN TRANSACTION")
+                    try:
+                        cur.execute(f"INSERT INTO {SNAPSHOT_DB}.usage SELECT {select} FROM {source}")
+                        rollup.update_latency(cur, lo, upto)
+                        if upto >= hi:
+                            cur.execute(f"DROP TABLE {SNAPSHOT_DB}.{PENDING}")
+                        else:
+                            cur.execute(f"UPDATE {SNAPSHOT_DB}.{PENDING} SET lo = {upto}")
+                        cur.execute("COMMIT")
+                    except BaseException:
+                        with contextlib.suppress(duckdb.Error):
+                            cur.execute("ROLLBACK")
+                        raise
+            if attached:  # compress what was copied now (else DuckDB does it when it can)
+                with self._lock, contextlib.suppress(duckdb.Error):
+                    cur.execute(f"CHECKPOINT {SNAPSHOT_DB}")
+            # The file stays attached as COPY_ATTACHED for queries that read `pending` just
+            # before the last chunk landed; the next refresh detaches it.
+        finally:
+            cur.close()
 
     def refresh(self) -> int:
         """Copy the rows added to the file since the last refresh; returns how many.
@@ -511,12 +688,50 @@ class Snapshot:
             con = self.con
             attach(con, self.db)
             try:
+                if self._copier is None or not self._copier.is_alive():
+                    if self.copying:  # left half done by an earlier process
+                        self._attach_copy_source(con)
+                        self._start_copy()
+                    else:
+                        with contextlib.suppress(duckdb.Error):
+                            con.execute(f"DETACH DATABASE IF EXISTS {COPY_ATTACHED}")
                 return self._catch_up(con)
             except duckdb.Error as exc:  # the file changed under us, is damaged, ...
                 raise AnalyticsError(f"cannot read {shown(self.db)}: {_first_line(exc)}") from exc
             finally:
                 with contextlib.suppress(duckdb.Error):
                     con.execute(f"DETACH {ATTACHED}")
+
+    def _cells_first(self, con: duckdb.DuckDBPyConnection, top: int) -> int:
+        """A first copy in two steps: the hourly cells of rows 1..`top` straight from the file
+        now (the scanner reads only the columns the cells use), their rows in the background
+        (`copy_pending`); meanwhile the queries read the rows the copy lacks from the file
+        (`raw_rows`), and the latency percentiles wait for them (`latency_ready`)."""
+        present = _present_columns(con)
+        rows = f"(SELECT {snapshot_select(present)} FROM {ATTACHED}.usage WHERE id <= {top}) AS usage"
+        cells = rollup.cells_sql().replace("FROM usage", f"FROM {rows}", 1)
+        top_request = _sqlite_scalar(con, f"SELECT request_id FROM usage WHERE id = {top}")
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"DELETE FROM {SNAPSHOT_DB}.{rollup.TABLE}")
+            con.execute(f"INSERT INTO {SNAPSHOT_DB}.{rollup.TABLE} {cells}")
+            con.execute(
+                f"CREATE OR REPLACE TABLE {SNAPSHOT_DB}.{PENDING} "
+                "(lo BIGINT, hi BIGINT, top_request_id VARCHAR)"
+            )
+            con.execute(
+                f"INSERT INTO {SNAPSHOT_DB}.{PENDING} VALUES (0, $top, $request)",
+                {"top": top, "request": top_request},
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise
+        self._count, self._last_id, self._last_request_id = self._state()
+        self._attach_copy_source(con)
+        self._start_copy()
+        return self._count
 
     def _catch_up(self, con: duckdb.DuckDBPyConnection) -> int:
         found = _sqlite_scalar(con, "SELECT max(id) FROM usage")
@@ -529,10 +744,17 @@ class Snapshot:
         ):  # another file under the same name (restored, recreated): start again
             con.execute(f"DELETE FROM {SNAPSHOT_DB}.usage")
             con.execute(f"DELETE FROM {SNAPSHOT_DB}.{rollup.TABLE}")
+            con.execute(f"DELETE FROM {SNAPSHOT_DB}.{rollup.LATENCY_TABLE}")
+            con.execute(f"DROP TABLE IF EXISTS {SNAPSHOT_DB}.{PENDING}")
             self._count, self._last_id, self._last_request_id = 0, 0, None
             last_id = 0
         if top <= last_id:
             return 0
+        background = self._background
+        if background is None:
+            background = not is_postgres(self.db) and top >= BACKGROUND_ROWS
+        if not last_id and background and not self.copying:
+            return self._cells_first(con, top)
         select = snapshot_select(_present_columns(con))
         if top - last_id > FULL_SCAN_SHARE * top:
             # the scanner: parallel, reads the whole file (filters are applied after reading)
@@ -597,7 +819,7 @@ def snapshot(db: str | Path) -> duckdb.DuckDBPyConnection:
     A one-off `Snapshot(db)` refreshed once; the returned connection owns it (closing it frees
     the copy).
     """
-    snap = Snapshot(db)
+    snap = Snapshot(db, background=False)
     try:
         snap.refresh()
     except BaseException:

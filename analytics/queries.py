@@ -40,7 +40,7 @@ from typing import Any, Literal, NamedTuple
 import duckdb
 import polars as pl
 
-from analytics import rollup
+from analytics import duck, rollup
 from gateway.limits import Calendar
 
 Bucket = Literal["hour", "day"]
@@ -218,9 +218,31 @@ def cells(con: duckdb.DuckDBPyConnection, f: Filters) -> tuple[str, Params]:
     clause, params = where(replace(f, start=None, end=None))
     whole, cut = _whole_and_cut(f, clause, params, "hour", _hour_floor, _hour_ceil, "cells")
     parts = [] if whole is None else [f"SELECT * FROM {rollup.TABLE} {whole}"]
-    for i in range(len(cut)):
-        parts.append(rollup.cells_sql(_cut_clause(clause, params, cut, i)))
+    copying = duck.pending(con) is not None
+    for i, (start, end) in enumerate(cut):
+        source = "usage"
+        if copying:  # the cut hours' rows may not be in the copy yet: their ids, from the cells
+            source = duck.raw_rows(con, *_id_span(con, start, end))
+        parts.append(rollup.cells_sql(_cut_clause(clause, params, cut, i), source))
     return "(" + " UNION ALL BY NAME ".join(parts) + ")", params
+
+
+def _id_span(
+    con: duckdb.DuckDBPyConnection, start: datetime | None, end: datetime | None
+) -> tuple[int | None, int | None]:
+    """The smallest and largest id of the rows of the hours that [start, end) touches (from
+    the cells; (None, None) when they hold none)."""
+    row = con.execute(
+        f"SELECT min(min_id), max(max_id) FROM {rollup.TABLE} "
+        "WHERE ($lo IS NULL OR hour >= $lo) AND ($hi IS NULL OR hour < $hi)",
+        {
+            "lo": None if start is None else _hour_floor(start),
+            "hi": None if end is None else _hour_ceil(end),
+        },
+    ).fetchone()
+    if not row or row[0] is None:
+        return 1, 0  # nothing: an empty span
+    return int(row[0]), int(row[1])
 
 
 def _newest(
@@ -235,19 +257,22 @@ def _newest(
     if condition:
         clause = _and(clause, condition)
     params["limit"] = limit
-    sql = f"SELECT {columns} FROM usage {{clause}} ORDER BY id DESC LIMIT $limit"
+    sql = f"SELECT {columns} FROM {{source}} {{clause}} ORDER BY id DESC LIMIT $limit"
     if limit > 0 and rollup.present(con):
         row = con.execute(f"SELECT max(max_id) FROM {rollup.TABLE}").fetchone()
         top = int(row[0]) if row and row[0] is not None else 0
         span = 16 * limit
         while span < top:
             params["id_floor"] = top - span
-            frame = _frame(con, sql.format(clause=_and(clause, "id > $id_floor")), params)
+            source = duck.raw_rows(con, top - span + 1)  # (rows on their way to the copy too)
+            frame = _frame(
+                con, sql.format(source=source, clause=_and(clause, "id > $id_floor")), params
+            )
             if frame.height >= limit:
                 return frame
             span *= 16
         params.pop("id_floor", None)
-    return _frame(con, sql.format(clause=clause), params)
+    return _frame(con, sql.format(source=duck.raw_rows(con), clause=clause), params)
 
 
 # --- filter choices -------------------------------------------------------------------------
@@ -584,6 +609,11 @@ def total_savings(savings: pl.DataFrame) -> float:
 # --- latency and errors ---------------------------------------------------------------------
 
 
+class StillCopying(Exception):
+    """A figure that needs every row, asked while a Snapshot's first copy is under way
+    (`analytics.duck.Snapshot`): the rest of the page is exact meanwhile."""
+
+
 LATENCY_SCHEMA: dict[str, Any] = {
     "provider": pl.String,
     "model": pl.String,
@@ -608,6 +638,8 @@ def latency(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
     within `rollup.LATENCY_ERROR` (1%) of the exact one. Otherwise (a session's few requests,
     or the live view) the exact `quantile_cont` of the rows.
     """
+    if duck.pending(con) is not None:
+        raise StillCopying("the latency percentiles wait for the first copy of the rows")
     if f.sessions or not rollup.present(con, rollup.LATENCY_TABLE):
         return latency_exact(con, f)
     clause, params = where(replace(f, start=None, end=None))
@@ -829,6 +861,7 @@ def session_timeline(con: duckdb.DuckDBPyConnection, session_id: str) -> pl.Data
     `latency_ms`, `error`, `request_id`.
     """
     clause, params = "WHERE session_id = $session", {"session": session_id}
+    source = "usage"
     if rollup.present(con):  # only the row groups between the session's first and last id
         span = con.execute(
             f"SELECT min(min_id), max(max_id) FROM {rollup.TABLE} WHERE session_id = $session",
@@ -836,6 +869,9 @@ def session_timeline(con: duckdb.DuckDBPyConnection, session_id: str) -> pl.Data
         ).fetchone()
         clause += " AND id BETWEEN $first_id AND $last_id"
         params |= {"first_id": span[0] if span else None, "last_id": span[1] if span else None}
+        if span and span[0] is not None:  # rows still on their way: from the file's index
+            sqlite_where = f"session_id = {duck.sql_string(session_id)}"
+            source = duck.raw_rows(con, int(span[0]), int(span[1]), sqlite_where)
     return _frame(
         con,
         f"""
@@ -850,7 +886,7 @@ def session_timeline(con: duckdb.DuckDBPyConnection, session_id: str) -> pl.Data
                (cache_read_tokens / nullif(input_tokens + cache_read_tokens
                                           + cache_write_tokens, 0))::DOUBLE AS cache_hit_rate,
                latency_ms, error, request_id
-        FROM usage
+        FROM {source}
         {clause}
         WINDOW w AS (ORDER BY {TS}, id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
         ORDER BY turn

@@ -82,15 +82,16 @@ NOT_BIGINT = frozenset(("min_ts", "max_ts"))
 COLUMNS: tuple[str, ...] = ("hour", *DIMS, *(name for name, _, _ in MEASURES))
 
 
-def cells_sql(clause: str = "") -> str:
-    """The cells of the rows of `usage` that match `clause` (a WHERE clause or "")."""
+def cells_sql(clause: str = "", source: str = "usage") -> str:
+    """The cells of the rows of `usage` (or the FROM item `source`) that match `clause` (a WHERE
+    clause or "")."""
     measures = ", ".join(
         f"{sql} AS {name}" if name in NOT_BIGINT else f"({sql})::BIGINT AS {name}"
         for name, sql, _ in MEASURES
     )
     return (
         f"SELECT date_trunc('hour', {TS}) AS hour, {', '.join(DIMS)}, {measures} "
-        f"FROM usage {clause} GROUP BY ALL"
+        f"FROM {source} {clause} GROUP BY ALL"
     )
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -278,3 +279,83 @@ def test_histogram_percentiles_are_approximate_but_close() -> None:
     assert approx["latency_p50_ms"][0] != 1002.0
     assert_latency_close(exact, approx)
     assert rollup.LATENCY_ERROR < 0.01
+
+
+# --- a first copy in two steps: cells now, rows in the background -----------------------------
+
+
+def test_cells_first_then_rows_in_the_background(tmp_path: Path, monkeypatch: Any) -> None:
+    """While the rows are still on their way (the background copy held back here), every
+    figure but the latency percentiles is already the rows' own (the rows the copy lacks are
+    read from the file), latency says it waits; new rows may arrive meanwhile; once the copy is
+    done every figure is the rows' own, latency included."""
+    db = tmp_path / "usage.db"
+    end = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
+    gen_usage.generate(db, 4000, days=2, end=end, seed=5)
+    prices = load_prices(gen_usage.write_pricing(tmp_path / "pricing")).prices
+    monkeypatch.setattr(duck, "BACKGROUND_CHUNK", 1500)
+    monkeypatch.setattr(duck.Snapshot, "_start_copy", lambda self: None)
+    snap = duck.Snapshot(db, background=True)
+    reference = duck.Snapshot(db)
+    periods = [
+        q.Filters(),
+        q.Filters(start=datetime(2026, 11, 19, 7, 41, 13)),
+        q.Filters(start=datetime(2026, 11, 18, 23, 5), end=datetime(2026, 11, 20, 3, 17)),
+        q.Filters(start=datetime(2026, 11, 19, 5, 10), end=datetime(2026, 11, 19, 5, 50)),
+        q.Filters(start=datetime(2026, 11, 19, 1, 30), keys=("ci", q.NO_KEY)),
+    ]
+    try:
+        assert snap.refresh() == 4000 and snap.copying and snap.rows == 4000
+        assert snap.con.execute("SELECT count(*) FROM usage").fetchone() == (0,)
+        for step in range(3):
+            reference.refresh()
+            plain = _plain_copy(reference)
+            one = q.top_sessions(plain, q.Filters(), limit=1)["session_id"][0]
+            for f in [*periods, q.Filters(sessions=(one,))]:
+                want = figures(plain, f, prices)
+                with pytest.raises(q.StillCopying):
+                    q.latency(snap.con, f)
+                monkeypatch.setattr(q, "latency", lambda con, f: "waits")
+                try:
+                    got = figures(snap.con, f, prices)
+                finally:
+                    monkeypatch.undo()
+                    monkeypatch.setattr(duck, "BACKGROUND_CHUNK", 1500)
+                    monkeypatch.setattr(duck.Snapshot, "_start_copy", lambda self: None)
+                assert got.pop("latency") == "waits"
+                want.pop("latency")
+                assert_same(want, got)
+            plain.close()
+            if step == 0:  # one chunk of the background copy lands
+                monkeypatch.setattr(snap, "_closed", _OneChunk())
+                snap.copy_pending()
+                assert snap.pending() == (1500, 4000)
+            gen_usage.generate(db, 200, days=0.05, end=end + timedelta(minutes=step), seed=10 + step)
+            assert snap.refresh() == 200
+        snap.copy_pending()
+        assert not snap.copying and snap.rows == 4600
+        reference.refresh()
+        plain = _plain_copy(reference)
+        for f in periods:
+            assert_same(figures(plain, f, prices), figures(snap.con, f, prices))
+        assert_frame_equal(
+            snap.con.execute("SELECT * FROM usage ORDER BY id").pl(),
+            plain.execute("SELECT * FROM usage ORDER BY id").pl(),
+        )
+    finally:
+        snap.close()
+        reference.close()
+
+
+class _OneChunk:
+    """A stand-in for Snapshot._closed that lets copy_pending do one chunk."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def is_set(self) -> bool:
+        self.calls += 1
+        return self.calls > 1
+
+    def set(self) -> None:
+        pass
