@@ -396,7 +396,6 @@ CHECKPOINT_ROWS = 100_000
 # the file (the scanner reads only the columns they need), so the page can render, then the rows
 # in the background (see `Snapshot`).
 BACKGROUND_ROWS = 1_000_000
-BACKGROUND_CHUNK = 500_000  # ids per transaction of the background copy
 COPY_ATTACHED = "ekai_sqlite_copy"  # the file, attached for the background copy's duration
 PENDING = "usage_pending"  # the ids the background copy has still to copy (one row, or none)
 
@@ -494,7 +493,7 @@ class Snapshot:
         self._background = background
         self._copier: threading.Thread | None = None
         self._copy_error: BaseException | None = None
-        self._closed = threading.Event()
+        self._copy_cursor: duckdb.DuckDBPyConnection | None = None
         self.con = new_connection()
         try:
             # Rows are appended in any order (in parallel); every query orders explicitly.
@@ -585,8 +584,10 @@ class Snapshot:
         return cur
 
     def close(self) -> None:
-        self._closed.set()
         if self._copier is not None:
+            if self._copier.is_alive() and self._copy_cursor is not None:
+                with contextlib.suppress(duckdb.Error):
+                    self._copy_cursor.interrupt()  # its transaction rolls back: resumed next time
             self._copier.join()
         with contextlib.suppress(duckdb.Error):
             self.con.execute(f"DETACH DATABASE IF EXISTS {COPY_ATTACHED}")
@@ -635,46 +636,40 @@ class Snapshot:
             self._copy_error = exc
 
     def copy_pending(self) -> None:
-        """Copy the rows the cells hold but the copy does not (`pending`), BACKGROUND_CHUNK ids
-        per transaction, each with its rows' latency histograms; the refresh lock is taken per
-        chunk, so a refresh waits for one chunk at most."""
-        cur = self.con.cursor()
+        """Copy the rows the cells hold but the copy does not (`pending`), with their latency
+        histograms, in one transaction, through the sqlite scanner (parallel). No lock is held
+        meanwhile: refreshes append newer rows and merge their cells beside it (appends do not
+        conflict; the histogram entries are appended unmerged, which the queries sum anyway,
+        and merged by a later refresh that touches their day)."""
+        cur = self._copy_cursor = self.con.cursor()
         try:
             cur.execute(f"USE {SNAPSHOT_DB}")
-            attached = False
-            while not self._closed.is_set():
-                with self._lock:
-                    span = pending(cur)
-                    if span is None:
-                        break
-                    self._attach_copy_source(cur)
-                    attached = True
-                    lo, hi = span
-                    upto = min(hi, lo + BACKGROUND_CHUNK)
-                    inner = f"SELECT * FROM usage WHERE id > {lo} AND id <= {upto}"
-                    source = (
-                        f"{_inside(cur, COPY_ATTACHED)}({sql_string(COPY_ATTACHED)}, "
-                        f"{sql_string(inner)})"
-                    )
-                    select = snapshot_select(_present_columns(cur, COPY_ATTACHED))
-                    cur.execute("BEGIN TRANSACTION")
-                    try:
-                        cur.execute(f"INSERT INTO {SNAPSHOT_DB}.usage SELECT {select} FROM {source}")
-                        rollup.update_latency(cur, lo, upto)
-                        if upto >= hi:
-                            cur.execute(f"DROP TABLE {SNAPSHOT_DB}.{PENDING}")
-                        else:
-                            cur.execute(f"UPDATE {SNAPSHOT_DB}.{PENDING} SET lo = {upto}")
-                        cur.execute("COMMIT")
-                    except BaseException:
-                        with contextlib.suppress(duckdb.Error):
-                            cur.execute("ROLLBACK")
-                        raise
-            if attached:  # compress what was copied now (else DuckDB does it when it can)
-                with self._lock, contextlib.suppress(duckdb.Error):
-                    cur.execute(f"CHECKPOINT {SNAPSHOT_DB}")
-            # The file stays attached as COPY_ATTACHED for queries that read `pending` just
-            # before the last chunk landed; the next refresh detaches it.
+            span = pending(cur)
+            if span is None:
+                return
+            with self._lock:
+                self._attach_copy_source(cur)
+            lo, hi = span
+            source = f"{COPY_ATTACHED}.usage WHERE id > {lo} AND id <= {hi}"
+            select = snapshot_select(_present_columns(cur, COPY_ATTACHED))
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                cur.execute(f"INSERT INTO {SNAPSHOT_DB}.usage SELECT {select} FROM {source}")
+                cur.execute(
+                    f"INSERT INTO {SNAPSHOT_DB}.{rollup.LATENCY_TABLE} "
+                    f"{rollup.latency_sql(f'WHERE id > {lo} AND id <= {hi}')}"
+                )
+                cur.execute(f"DROP TABLE {SNAPSHOT_DB}.{PENDING}")
+                cur.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):
+                    cur.execute("ROLLBACK")
+                raise
+            # compress what was copied now (else DuckDB does it when it can); the file stays
+            # attached as COPY_ATTACHED for queries that read `pending` just before the copy
+            # landed: the next refresh detaches it.
+            with contextlib.suppress(duckdb.Error):
+                cur.execute(f"CHECKPOINT {SNAPSHOT_DB}")
         finally:
             cur.close()
 
@@ -772,7 +767,8 @@ class Snapshot:
                 con.execute("ROLLBACK")
             raise
         if top - last_id >= CHECKPOINT_ROWS:  # a small batch waits for DuckDB's own checkpoint
-            con.execute(f"CHECKPOINT {SNAPSHOT_DB}")
+            with contextlib.suppress(duckdb.TransactionException):  # a background copy runs
+                con.execute(f"CHECKPOINT {SNAPSHOT_DB}")
         added, new_last, new_request_id = self._state(after=last_id)
         if added:
             self._count += added

@@ -293,7 +293,6 @@ def test_cells_first_then_rows_in_the_background(tmp_path: Path, monkeypatch: An
     end = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
     gen_usage.generate(db, 4000, days=2, end=end, seed=5)
     prices = load_prices(gen_usage.write_pricing(tmp_path / "pricing")).prices
-    monkeypatch.setattr(duck, "BACKGROUND_CHUNK", 1500)
     monkeypatch.setattr(duck.Snapshot, "_start_copy", lambda self: None)
     snap = duck.Snapshot(db, background=True)
     reference = duck.Snapshot(db)
@@ -320,19 +319,14 @@ def test_cells_first_then_rows_in_the_background(tmp_path: Path, monkeypatch: An
                     got = figures(snap.con, f, prices)
                 finally:
                     monkeypatch.undo()
-                    monkeypatch.setattr(duck, "BACKGROUND_CHUNK", 1500)
                     monkeypatch.setattr(duck.Snapshot, "_start_copy", lambda self: None)
                 assert got.pop("latency") == "waits"
                 want.pop("latency")
                 assert_same(want, got)
             plain.close()
-            if step == 0:  # one chunk of the background copy lands
-                monkeypatch.setattr(snap, "_closed", _OneChunk())
-                snap.copy_pending()
-                assert snap.pending() == (1500, 4000)
             gen_usage.generate(db, 200, days=0.05, end=end + timedelta(minutes=step), seed=10 + step)
             assert snap.refresh() == 200
-        snap.copy_pending()
+        snap.copy_pending()  # what the background thread does
         assert not snap.copying and snap.rows == 4600
         reference.refresh()
         plain = _plain_copy(reference)
@@ -342,20 +336,40 @@ def test_cells_first_then_rows_in_the_background(tmp_path: Path, monkeypatch: An
             snap.con.execute("SELECT * FROM usage ORDER BY id").pl(),
             plain.execute("SELECT * FROM usage ORDER BY id").pl(),
         )
+        plain.close()
+        gen_usage.generate(db, 100, days=0.05, end=end + timedelta(minutes=5), seed=20)
+        assert snap.refresh() == 100 and reference.refresh() == 100
+        plain = _plain_copy(reference)
+        for f in periods:
+            assert_same(figures(plain, f, prices), figures(snap.con, f, prices))
     finally:
         snap.close()
         reference.close()
 
 
-class _OneChunk:
-    """A stand-in for Snapshot._closed that lets copy_pending do one chunk."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def is_set(self) -> bool:
-        self.calls += 1
-        return self.calls > 1
-
-    def set(self) -> None:
-        pass
+def test_a_copy_left_half_done_resumes_in_the_background(tmp_path: Path, monkeypatch: Any) -> None:
+    """A dashboard stopped during its first copy leaves cells without their rows in its kept
+    file; the next start reports the same rows at once and finishes the copy in its thread."""
+    db = tmp_path / "usage.db"
+    gen_usage.generate(db, 3000, days=2, end=datetime(2026, 11, 20, 12, 30, tzinfo=UTC), seed=6)
+    cache = tmp_path / "cache"
+    with monkeypatch.context() as m:
+        m.setattr(duck.Snapshot, "_start_copy", lambda self: None)
+        first = duck.Snapshot(db, cache=cache, background=True)
+        assert first.refresh() == 3000 and first.copying
+        first.close()
+    again = duck.Snapshot(db, cache=cache)
+    reference = duck.Snapshot(db)
+    try:
+        assert again.copying and again.rows == 3000 and again.last_id == 3000
+        assert again.refresh() == 0  # nothing new; the copy goes on in its thread
+        again.wait()
+        assert not again.copying
+        reference.refresh()
+        plain = _plain_copy(reference)
+        f = q.Filters(start=datetime(2026, 11, 19, 7, 41, 13))
+        assert_same(figures(plain, f, PRICES), figures(again.con, f, PRICES))
+        assert again.con.execute("SELECT count(*) FROM usage").fetchone() == (3000,)
+    finally:
+        again.close()
+        reference.close()
