@@ -620,6 +620,15 @@ class Snapshot:
         if not row or not row[0]:
             _attach_as(con, self.db, COPY_ATTACHED)
 
+    def copy_in_background(self) -> None:
+        """Start copying the pending rows (`pending`) in a background thread, unless they are
+        all copied or a thread is at it. The dashboard calls this once the page's figures are
+        computed, so the copy (seconds of both cores at 10M rows) does not slow the first
+        render; `refresh` never starts it."""
+        with self._lock:
+            if self.copying:
+                self._start_copy()
+
     def _start_copy(self) -> None:
         """Copy the pending rows in a background thread (called with the lock held)."""
         if self._copier is not None and self._copier.is_alive():
@@ -684,9 +693,8 @@ class Snapshot:
             attach(con, self.db)
             try:
                 if self._copier is None or not self._copier.is_alive():
-                    if self.copying:  # left half done by an earlier process
+                    if self.copying:  # (left half done by an earlier process, perhaps)
                         self._attach_copy_source(con)
-                        self._start_copy()
                     else:
                         with contextlib.suppress(duckdb.Error):
                             con.execute(f"DETACH DATABASE IF EXISTS {COPY_ATTACHED}")
@@ -699,9 +707,10 @@ class Snapshot:
 
     def _cells_first(self, con: duckdb.DuckDBPyConnection, top: int) -> int:
         """A first copy in two steps: the hourly cells of rows 1..`top` straight from the file
-        now (the scanner reads only the columns the cells use), their rows in the background
-        (`copy_pending`); meanwhile the queries read the rows the copy lacks from the file
-        (`raw_rows`), and the latency percentiles wait for them (`latency_ready`)."""
+        now (the scanner reads only the columns the cells use), their rows later, in the
+        background (`copy_in_background`) or by `wait`; meanwhile the queries read the rows
+        the copy lacks from the file (`raw_rows`), and the latency percentiles wait for them
+        (`queries.StillCopying`)."""
         present = _present_columns(con)
         rows = f"(SELECT {snapshot_select(present)} FROM {ATTACHED}.usage WHERE id <= {top}) AS usage"
         cells = rollup.cells_sql().replace("FROM usage", f"FROM {rows}", 1)
@@ -725,7 +734,6 @@ class Snapshot:
             raise
         self._count, self._last_id, self._last_request_id = self._state()
         self._attach_copy_source(con)
-        self._start_copy()
         return self._count
 
     def _catch_up(self, con: duckdb.DuckDBPyConnection) -> int:

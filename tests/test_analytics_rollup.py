@@ -293,7 +293,6 @@ def test_cells_first_then_rows_in_the_background(tmp_path: Path, monkeypatch: An
     end = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
     gen_usage.generate(db, 4000, days=2, end=end, seed=5)
     prices = load_prices(gen_usage.write_pricing(tmp_path / "pricing")).prices
-    monkeypatch.setattr(duck.Snapshot, "_start_copy", lambda self: None)
     snap = duck.Snapshot(db, background=True)
     reference = duck.Snapshot(db)
     periods = [
@@ -319,7 +318,6 @@ def test_cells_first_then_rows_in_the_background(tmp_path: Path, monkeypatch: An
                     got = figures(snap.con, f, prices)
                 finally:
                     monkeypatch.undo()
-                    monkeypatch.setattr(duck.Snapshot, "_start_copy", lambda self: None)
                 assert got.pop("latency") == "waits"
                 want.pop("latency")
                 assert_same(want, got)
@@ -347,22 +345,21 @@ def test_cells_first_then_rows_in_the_background(tmp_path: Path, monkeypatch: An
         reference.close()
 
 
-def test_a_copy_left_half_done_resumes_in_the_background(tmp_path: Path, monkeypatch: Any) -> None:
+def test_a_copy_left_half_done_resumes_in_the_background(tmp_path: Path) -> None:
     """A dashboard stopped during its first copy leaves cells without their rows in its kept
     file; the next start reports the same rows at once and finishes the copy in its thread."""
     db = tmp_path / "usage.db"
     gen_usage.generate(db, 3000, days=2, end=datetime(2026, 11, 20, 12, 30, tzinfo=UTC), seed=6)
     cache = tmp_path / "cache"
-    with monkeypatch.context() as m:
-        m.setattr(duck.Snapshot, "_start_copy", lambda self: None)
-        first = duck.Snapshot(db, cache=cache, background=True)
-        assert first.refresh() == 3000 and first.copying
-        first.close()
+    first = duck.Snapshot(db, cache=cache, background=True)
+    assert first.refresh() == 3000 and first.copying
+    first.close()
     again = duck.Snapshot(db, cache=cache)
     reference = duck.Snapshot(db)
     try:
         assert again.copying and again.rows == 3000 and again.last_id == 3000
-        assert again.refresh() == 0  # nothing new; the copy goes on in its thread
+        assert again.refresh() == 0 and again.copying  # nothing new, nothing copied yet
+        again.copy_in_background()
         again.wait()
         assert not again.copying
         reference.refresh()
