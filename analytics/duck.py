@@ -49,6 +49,7 @@ network timeout. Unsigned extensions stay refused.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import importlib.metadata
@@ -583,12 +584,18 @@ class Snapshot:
         cur.execute(f"USE {SNAPSHOT_DB}")
         return cur
 
-    def close(self) -> None:
+    def _stop_copy(self) -> None:
+        """Interrupt a background copy and wait for its thread (its transaction rolls back; the
+        next start resumes it). Also run at interpreter exit: a DuckDB query still running in a
+        thread when Python finalizes aborts the process."""
         if self._copier is not None:
             if self._copier.is_alive() and self._copy_cursor is not None:
                 with contextlib.suppress(duckdb.Error):
-                    self._copy_cursor.interrupt()  # its transaction rolls back: resumed next time
+                    self._copy_cursor.interrupt()
             self._copier.join()
+
+    def close(self) -> None:
+        self._stop_copy()
         with contextlib.suppress(duckdb.Error):
             self.con.execute(f"DETACH DATABASE IF EXISTS {COPY_ATTACHED}")
         self.con.close()
@@ -637,6 +644,14 @@ class Snapshot:
         self._copier = threading.Thread(target=self._copy_in_background, daemon=True,
                                         name="ekai-snapshot-copy")  # fmt: skip
         self._copier.start()
+        ref = weakref.WeakMethod(self._stop_copy)
+
+        def stop_at_exit() -> None:
+            method = ref()
+            if method is not None:
+                method()
+
+        atexit.register(stop_at_exit)
 
     def _copy_in_background(self) -> None:
         try:
