@@ -393,6 +393,11 @@ FULL_SCAN_SHARE = 0.2
 # fewer wait in DuckDB's write-ahead log for its automatic checkpoint (at 16 MB of log), so a
 # refresh every 10 s does not pay a checkpoint each time.
 CHECKPOINT_ROWS = 100_000
+# A refresh appends its rows' latency histogram entries; the days they touch are merged (one
+# entry per day, dimensions and bin) once this many rows arrived since the last merge. Merging
+# at every refresh cost ~0.1 s of a 10,000-row refresh at 10M rows; unmerged entries only add
+# rows to the latency query's sum.
+LATENCY_MERGE_ROWS = 200_000
 # A first copy of at least this many rows is made in two steps: the hourly cells straight from
 # the file (the scanner reads only the columns they need), so the page can render, then the rows
 # in the background (see `Snapshot`).
@@ -504,6 +509,8 @@ class Snapshot:
             self.con.execute(f"USE {SNAPSHOT_DB}")
             self._check_table()
             self._count, self._last_id, self._last_request_id = self._state()
+            # rows after this id may have latency entries not merged yet (see _catch_up)
+            self._latency_merged = 0
         except BaseException:
             self.close()
             raise
@@ -783,12 +790,16 @@ class Snapshot:
         con.execute("BEGIN TRANSACTION")  # rows and cells change together for every reader
         try:
             con.execute(f"INSERT INTO {SNAPSHOT_DB}.usage SELECT {select} FROM {source}")
-            rollup.update(con, last_id)
+            # latency entries are merged every LATENCY_MERGE_ROWS rows, not at every refresh
+            due = top - self._latency_merged >= LATENCY_MERGE_ROWS
+            rollup.update(con, last_id, latency_merge_after=self._latency_merged if due else -1)
             con.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(duckdb.Error):
                 con.execute("ROLLBACK")
             raise
+        if due:
+            self._latency_merged = top
         if top - last_id >= CHECKPOINT_ROWS:  # a small batch waits for DuckDB's own checkpoint
             with contextlib.suppress(duckdb.TransactionException):  # a background copy runs
                 con.execute(f"CHECKPOINT {SNAPSHOT_DB}")

@@ -147,22 +147,25 @@ def matches(con: duckdb.DuckDBPyConnection) -> bool:
     return True
 
 
-def update(con: duckdb.DuckDBPyConnection, after: int) -> None:
-    """Add the rows of `usage` with id > `after` to TABLE.
+def update(
+    con: duckdb.DuckDBPyConnection, after: int, *, latency_merge_after: int | None = None
+) -> None:
+    """Add the rows of `usage` with id > `after` to TABLE and LATENCY_TABLE.
 
     Their cells are appended, then the hours they touch are merged back to one cell per hour and
     values (a refresh every 10 s would otherwise leave a cell per refresh in the current hour).
-    Run it in the transaction that inserted the rows.
+    Their latency entries are appended too; the days touched by the rows with id >
+    `latency_merge_after` (default `after`) are merged, and with `latency_merge_after` -1 none
+    (entries of the same bin add up in the queries anyway; merging only keeps the table small,
+    so a caller may merge every so many rows instead of at every refresh). Run it in the
+    transaction that inserted the rows.
     """
     _append(con, TABLE, cells_sql(f"WHERE id > {int(after)}"), "hour", after, _merge_sql)
-    update_latency(con, after)
-
-
-def update_latency(con: duckdb.DuckDBPyConnection, after: int, upto: int | None = None) -> None:
-    """Add the rows of `usage` with id > `after` (and <= `upto`) to LATENCY_TABLE, merging the
-    days they touch."""
-    span = f"id > {int(after)}" + ("" if upto is None else f" AND id <= {int(upto)}")
-    _append(con, LATENCY_TABLE, latency_sql(f"WHERE {span}"), "day", after, _merge_latency_sql, upto)
+    merge_after = after if latency_merge_after is None else latency_merge_after
+    _append(
+        con, LATENCY_TABLE, latency_sql(f"WHERE id > {int(after)}"), "day",
+        None if merge_after < 0 else merge_after, _merge_latency_sql,
+    )  # fmt: skip
 
 
 def _append(
@@ -170,16 +173,17 @@ def _append(
     table: str,
     insert: str,
     unit: str,
-    after: int,
+    after: int | None,
     merge: Callable[[str], str],
-    upto: int | None = None,
 ) -> None:
+    """INSERT `insert` into `table`, then merge the `unit`s that rows with id > `after` touch
+    (None: merge nothing)."""
     row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
     had_cells = bool(row and row[0])
     con.execute(f"INSERT INTO {table} {insert}")
-    if not had_cells:
+    if not had_cells or after is None:
         return
-    span = f"id > {int(after)}" + ("" if upto is None else f" AND id <= {int(upto)}")
+    span = f"id > {int(after)}"
     found = con.execute(
         f"SELECT list(DISTINCT t) FILTER (WHERE t IS NOT NULL), "
         f"count(*) FILTER (WHERE t IS NULL) > 0 "
