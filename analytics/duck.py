@@ -509,8 +509,9 @@ class Snapshot:
             self.con.execute(f"USE {SNAPSHOT_DB}")
             self._check_table()
             self._count, self._last_id, self._last_request_id = self._state()
-            # rows after this id may have latency entries not merged yet (see _catch_up)
-            self._latency_merged = 0
+            # the id up to which latency entries were last merged (see _catch_up); entries a
+            # previous process left unmerged are merged with the next merge of their day
+            self._latency_merged = self._last_id
         except BaseException:
             self.close()
             raise
