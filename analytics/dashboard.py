@@ -785,7 +785,6 @@ def _(con, selected):
         lat = q.latency(con, selected)
     except q.StillCopying:
         lat = None
-    _copied = duck.pending(con)
     mo.stop(
         lat is None,
         mo.vstack(
@@ -794,10 +793,9 @@ def _(con, selected):
                 mo.callout(
                     mo.md(
                         "**Loading.** The percentiles need every row, and this first start is "
-                        "still copying them in the background"
-                        + (f" ({_copied[0] / max(_copied[1], 1):.0%} done)" if _copied else "")
-                        + "; they appear on the next refresh after it is done. Every other "
-                        "figure on the page is already complete."
+                        "still copying them in the background (about half a minute per 10M "
+                        "rows on two cores); they appear on the next refresh after it is done. "
+                        "Every other figure on the page is already complete."
                     ),
                     kind="info",
                 ),
