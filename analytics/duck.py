@@ -15,7 +15,9 @@ How a refresh reads. The usage table is append-only and SQLite gives a new row t
 plus one, one writer at a time, so "rows with id > last" is exactly what is new. A few new rows
 are read with `sqlite_query` (the statement runs inside SQLite, so `WHERE id > ?` uses the
 primary key); a large backlog (the first copy) with the sqlite scanner, which reads the whole
-table in parallel but filters only after reading (FULL_SCAN_SHARE). The rows are appended to the
+table in parallel but filters only after reading (FULL_SCAN_SHARE); a first copy of 1M rows or
+more makes the hourly cells straight from the file first and copies the rows afterwards, in the
+background (`Snapshot._cells_first`, `copy_in_background`). The rows are appended to the
 copy, a DuckDB database file (compressed columns, ~50 bytes a row), and in the same transaction
 their hourly cells are merged into the copy's cells table (`analytics.rollup`), from which the
 dashboard's sums are read. A file that was replaced (its row at the last id seen has another

@@ -10,10 +10,13 @@ counted.
 
 The sums come from hourly cells (`analytics.rollup`, via `cells`): on a Snapshot, its table of
 cells maintained with the copy plus the rows of the hours a period cuts; elsewhere, cells made
-from the rows on the fly. Either way they cover exactly the rows that match the filters. Only the
-latency percentiles (not a sum) and the row listings read rows: the listings and one session's
-requests through `id` ranges (the newest ids; the session's first and last id from its cells), so
-they touch a few row groups of the copy, not all of them.
+from the rows on the fly. Either way they cover exactly the rows that match the filters. The
+latency percentiles (not a sum) come, on a Snapshot, from its daily histograms plus the rows of
+the days a period cuts, to within 1% (`latency`); the row listings and one session's requests
+read rows through `id` ranges (the newest ids; the session's first and last id from its cells),
+so they touch a few row groups of the copy, not all of them. While a Snapshot's first copy is
+still on its way (`duck.pending`), the rows a query needs beyond the cells are read from the file
+by id (`duck.raw_rows`) and `latency` raises StillCopying.
 
 User choices reach SQL only as bound parameters (`$name`). The two things that cannot be
 parameters, a grouping column and a time bucket, are looked up in closed tables
