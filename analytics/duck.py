@@ -635,7 +635,15 @@ class Snapshot:
             "SELECT count(*) FROM duckdb_databases() WHERE database_name = ?", [COPY_ATTACHED]
         ).fetchone()
         if not row or not row[0]:
-            _attach_as(con, self.db, COPY_ATTACHED)
+            try:
+                _attach_as(con, self.db, COPY_ATTACHED)
+            except NotAUsageDatabase:  # attached meanwhile by the other thread: fine
+                again = con.execute(
+                    "SELECT count(*) FROM duckdb_databases() WHERE database_name = ?",
+                    [COPY_ATTACHED],
+                ).fetchone()
+                if not again or not again[0]:
+                    raise
 
     def copy_in_background(self) -> None:
         """Start copying the pending rows (`pending`) in a background thread, unless they are
@@ -681,8 +689,7 @@ class Snapshot:
             span = pending(cur)
             if span is None:
                 return
-            with self._lock:
-                self._attach_copy_source(cur)
+            self._attach_copy_source(cur)
             lo, hi = span
             source = f"{COPY_ATTACHED}.usage WHERE id > {lo} AND id <= {hi}"
             select = snapshot_select(_present_columns(cur, COPY_ATTACHED))
@@ -770,6 +777,7 @@ class Snapshot:
             or _sqlite_scalar(con, f"SELECT request_id FROM usage WHERE id = {last_id}")
             != self._last_request_id
         ):  # another file under the same name (restored, recreated): start again
+            self._stop_copy()  # (a first copy of the old file under way: interrupted)
             con.execute(f"DELETE FROM {SNAPSHOT_DB}.usage")
             con.execute(f"DELETE FROM {SNAPSHOT_DB}.{rollup.TABLE}")
             con.execute(f"DELETE FROM {SNAPSHOT_DB}.{rollup.LATENCY_TABLE}")
