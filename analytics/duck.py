@@ -765,6 +765,7 @@ class Snapshot:
                 con.execute("ROLLBACK")
             raise
         self._count, self._last_id, self._last_request_id = self._state()
+        self._latency_merged = top  # the background copy's entries come merged per day
         self._attach_copy_source(con)
         return self._count
 
@@ -801,7 +802,10 @@ class Snapshot:
         con.execute("BEGIN TRANSACTION")  # rows and cells change together for every reader
         try:
             con.execute(f"INSERT INTO {SNAPSHOT_DB}.usage SELECT {select} FROM {source}")
-            # latency entries are merged every LATENCY_MERGE_ROWS rows, not at every refresh
+            # latency entries are merged every LATENCY_MERGE_ROWS rows, not at every refresh (a
+            # first copy's entries are one per day, dimensions and bin already)
+            if not last_id:
+                self._latency_merged = top
             due = top - self._latency_merged >= LATENCY_MERGE_ROWS
             rollup.update(con, last_id, latency_merge_after=self._latency_merged if due else -1)
             con.execute("COMMIT")
