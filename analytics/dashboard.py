@@ -14,6 +14,14 @@ is a query over *all* rows of the copy that match the filters (`analytics.querie
 the copy's hourly cells, `analytics.rollup`, which give the same figures in a fraction of the
 time); changing a filter re-runs only those queries.
 
+The first start. With no kept copy and a large table (1M rows or more), the page is rendered
+from the hourly cells, made straight from the file (a fraction of the time copying every row
+takes), and the rows are then copied in the background (the last cell starts it). Until then
+the rows a figure needs beyond the cells (the hours a period cuts, the latest requests and
+errors, a session's timeline) are read from the file by id, and the latency panel shows that it
+is loading: its percentiles need every row. A later start reopens the kept copy (and finishes a
+copy that was cut short).
+
 Sessions. A coding agent's session (Claude Code, Codex, or anything sending `x-ekai-session`)
 is many requests; the Sessions section lists the period's most expensive ones and, for the one
 selected in that table, its timeline: cost and tokens per request, by model and sub-agent, and
@@ -773,7 +781,27 @@ def _(net_saved, price_book, savings):
 
 @app.cell(hide_code=True)
 def _(con, selected):
-    lat = q.latency(con, selected)
+    try:
+        lat = q.latency(con, selected)
+    except q.StillCopying:
+        lat = None
+    mo.stop(
+        lat is None,
+        mo.vstack(
+            [
+                mo.md("### Latency (successful requests)"),
+                mo.callout(
+                    mo.md(
+                        "**Loading.** The percentiles need every row, and this first start is "
+                        "still copying them in the background (about half a minute per 10M "
+                        "rows on two cores); they appear on the next refresh after it is done. "
+                        "Every other figure on the page is already complete."
+                    ),
+                    kind="info",
+                ),
+            ]
+        ),
+    )
     _long = (
         lat.with_columns(pl.concat_str("provider", pl.lit(" / "), "model").alias("route"))
         .unpivot(
@@ -851,6 +879,16 @@ def _(con, selected):
         ]
     )
     return (latest,)
+
+
+@app.cell(hide_code=True)
+def _(con, shared):
+    # A first start (no kept copy) rendered the page from hourly cells made straight from the
+    # file; its rows are copied now, in the background, after the figures above (this cell
+    # comes last), so the copy does not slow the first render. Until it is done the latency
+    # panel says so. Nothing to do otherwise.
+    _ready = con is not None and shared.copy_in_background()
+    return
 
 
 if __name__ == "__main__":

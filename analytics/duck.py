@@ -15,7 +15,9 @@ How a refresh reads. The usage table is append-only and SQLite gives a new row t
 plus one, one writer at a time, so "rows with id > last" is exactly what is new. A few new rows
 are read with `sqlite_query` (the statement runs inside SQLite, so `WHERE id > ?` uses the
 primary key); a large backlog (the first copy) with the sqlite scanner, which reads the whole
-table in parallel but filters only after reading (FULL_SCAN_SHARE). The rows are appended to the
+table in parallel but filters only after reading (FULL_SCAN_SHARE); a first copy of 1M rows or
+more makes the hourly cells straight from the file first and copies the rows afterwards, in the
+background (`Snapshot._cells_first`, `copy_in_background`). The rows are appended to the
 copy, a DuckDB database file (compressed columns, ~50 bytes a row), and in the same transaction
 their hourly cells are merged into the copy's cells table (`analytics.rollup`), from which the
 dashboard's sums are read. A file that was replaced (its row at the last id seen has another
@@ -49,6 +51,7 @@ network timeout. Unsigned extensions stay refused.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import importlib.metadata
@@ -233,8 +236,12 @@ def resolve_database(
 def attach(con: duckdb.DuckDBPyConnection, db: str | Path) -> None:
     """ATTACH the SQLite file (or PostgreSQL database) at `db` READ_ONLY as `ATTACHED`, checking
     it has a usage table."""
+    _attach_as(con, db, ATTACHED)
+
+
+def _attach_as(con: duckdb.DuckDBPyConnection, db: str | Path, name: str) -> None:
     if is_postgres(db):
-        _attach_postgres(con, str(db))
+        _attach_postgres(con, str(db), name)
         return
     path = Path(db)
     if not path.is_file():
@@ -243,25 +250,25 @@ def attach(con: duckdb.DuckDBPyConnection, db: str | Path) -> None:
         )
     ensure_sqlite_extension(con)
     try:
-        con.execute(f"ATTACH {sql_string(str(path))} AS {ATTACHED} (TYPE sqlite, READ_ONLY)")
+        con.execute(f"ATTACH {sql_string(str(path))} AS {name} (TYPE sqlite, READ_ONLY)")
         found = con.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = 'usage'",
-            [ATTACHED],
+            [name],
         ).fetchone()
     except duckdb.Error as exc:
         raise NotAUsageDatabase(f"cannot read {path} as SQLite: {_first_line(exc)}") from exc
     if not found or not found[0]:
-        con.execute(f"DETACH {ATTACHED}")
+        con.execute(f"DETACH {name}")
         raise NotAUsageDatabase(f"{path} has no usage table")
 
 
-def _attach_postgres(con: duckdb.DuckDBPyConnection, url: str) -> None:
+def _attach_postgres(con: duckdb.DuckDBPyConnection, url: str, name: str = ATTACHED) -> None:
     ensure_sqlite_extension(con, PG_EXTENSION)
     try:
-        con.execute(f"ATTACH {sql_string(url)} AS {ATTACHED} (TYPE postgres, READ_ONLY)")
+        con.execute(f"ATTACH {sql_string(url)} AS {name} (TYPE postgres, READ_ONLY)")
         found = con.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = 'usage'",
-            [ATTACHED],
+            [name],
         ).fetchone()
     except duckdb.Error as exc:
         message = _first_line(exc)
@@ -270,7 +277,7 @@ def _attach_postgres(con: duckdb.DuckDBPyConnection, url: str) -> None:
             message = message.replace(secret, "***")
         raise NotAUsageDatabase(f"cannot read {redact(url)}: {message}") from exc
     if not found or not found[0]:
-        con.execute(f"DETACH {ATTACHED}")
+        con.execute(f"DETACH {name}")
         raise NotAUsageDatabase(
             f"{redact(url)} has no usage table (it appears once `ekai serve` has started)"
         )
@@ -329,35 +336,43 @@ def snapshot_select(present: set[str]) -> str:
     `ts` is parsed to a UTC TIMESTAMP (NULL where the text does not parse); a column the table
     lacks becomes NULL (0 for token counts) of the right type, so the queries need not care.
     """
+    return ", ".join(
+        f"{part} AS {name}" if part != name else name
+        for part, name in zip(_select_parts(present), SNAPSHOT_COLUMNS, strict=True)
+    )
+
+
+def _select_parts(present: set[str]) -> list[str]:
+    """The expression of each SNAPSHOT_COLUMNS column (see `snapshot_select`), unnamed."""
     parts = []
     for name, kind in SNAPSHOT_COLUMNS.items():
         if name == "ts":  # the gateway's own "...Z" (UTC) parses faster as a plain TIMESTAMP
             parts.append(
                 "CASE WHEN ts LIKE '%Z' THEN TRY_CAST(ts AS TIMESTAMP) "
-                "ELSE timezone('UTC', TRY_CAST(ts AS TIMESTAMPTZ)) END AS ts"
+                "ELSE timezone('UTC', TRY_CAST(ts AS TIMESTAMPTZ)) END"
             )
         elif name in present:
             parts.append(name)
         else:
             default = "0" if name.endswith("_tokens") else "NULL"
-            parts.append(f"CAST({default} AS {kind}) AS {name}")
-    return ", ".join(parts)
+            parts.append(f"CAST({default} AS {kind})")
+    return parts
 
 
-def _present_columns(con: duckdb.DuckDBPyConnection) -> set[str]:
+def _present_columns(con: duckdb.DuckDBPyConnection, name: str = ATTACHED) -> set[str]:
     return {
         str(row[0])
         for row in con.execute(
             "SELECT column_name FROM duckdb_columns() "
             "WHERE database_name = ? AND table_name = 'usage'",
-            [ATTACHED],
+            [name],
         ).fetchall()
     }
 
 
-def _inside(con: duckdb.DuckDBPyConnection) -> str:
+def _inside(con: duckdb.DuckDBPyConnection, name: str = ATTACHED) -> str:
     """The table function that runs a statement inside the attached database."""
-    row = con.execute("SELECT type FROM duckdb_databases() WHERE database_name = ?", [ATTACHED]).fetchone()
+    row = con.execute("SELECT type FROM duckdb_databases() WHERE database_name = ?", [name]).fetchone()
     return "postgres_query" if row and row[0] == "postgres" else "sqlite_query"
 
 
@@ -380,6 +395,57 @@ FULL_SCAN_SHARE = 0.2
 # fewer wait in DuckDB's write-ahead log for its automatic checkpoint (at 16 MB of log), so a
 # refresh every 10 s does not pay a checkpoint each time.
 CHECKPOINT_ROWS = 100_000
+# A refresh appends its rows' latency histogram entries; the days they touch are merged (one
+# entry per day, dimensions and bin) once this many rows arrived since the last merge. Merging
+# at every refresh cost ~0.1 s of a 10,000-row refresh at 10M rows; unmerged entries only add
+# rows to the latency query's sum.
+LATENCY_MERGE_ROWS = 200_000
+# A first copy of at least this many rows is made in two steps: the hourly cells straight from
+# the file (the scanner reads only the columns they need), so the page can render, then the rows
+# in the background (see `Snapshot`).
+BACKGROUND_ROWS = 1_000_000
+COPY_ATTACHED = "ekai_sqlite_copy"  # the file, attached for the background copy's duration
+PENDING = "usage_pending"  # the ids the background copy has still to copy (one row, or none)
+
+
+def pending(con: duckdb.DuckDBPyConnection) -> tuple[int, int] | None:
+    """(lo, hi) when `con`'s current schema is a Snapshot whose rows lo < id <= hi are in its
+    cells but not yet in its copy (a first copy under way in the background), else None."""
+    if not rollup.present(con, PENDING):
+        return None
+    row = con.execute(f"SELECT lo, hi FROM {PENDING}").fetchone()
+    return (int(row[0]), int(row[1])) if row else None
+
+
+def raw_rows(con: duckdb.DuckDBPyConnection, lo: int | None = None, hi: int | None = None,
+             sqlite_where: str = "") -> str:  # fmt: skip
+    """A FROM item holding the rows of `usage` with lo <= id <= hi (None: open), whether or not
+    they have reached the copy: while a background copy is under way, the ids it has yet to
+    copy are read from the file by primary key (with `sqlite_where`, SQLite SQL, also applied
+    there: the caller's own filter still applies to every row)."""
+    span = pending(con)
+    if span is None:
+        return "usage"
+    first, last = span[0] + 1, span[1]
+    if lo is not None:
+        first = max(first, lo)
+    if hi is not None:
+        last = min(last, hi)
+    if first > last:
+        return "usage"
+    inner = f"SELECT * FROM usage WHERE id >= {int(first)} AND id <= {int(last)}"
+    if sqlite_where:
+        inner += f" AND ({sqlite_where})"
+    source = f"{_inside(con, COPY_ATTACHED)}({sql_string(COPY_ATTACHED)}, {sql_string(inner)})"
+    typed = ", ".join(
+        f"CAST({part} AS {'TIMESTAMP' if name == 'ts' else kind}) AS {name}"
+        for part, (name, kind) in zip(
+            _select_parts(_present_columns(con, COPY_ATTACHED)), SNAPSHOT_COLUMNS.items(), strict=True
+        )
+    )
+    # the copy's rows outside the span read above (a chunk that lands meanwhile is not read twice)
+    copied = f"SELECT * FROM usage WHERE NOT (id > {span[0]} AND id <= {span[1]})"
+    return f"({copied} UNION ALL BY NAME SELECT {typed} FROM {source}) AS usage"
 
 
 def cache_directory(environ: Mapping[str, str] = os.environ) -> Path:
@@ -425,10 +491,17 @@ class Snapshot:
     serialised by a lock.
     """
 
-    def __init__(self, db: str | Path, *, cache: Path | None = None) -> None:
+    def __init__(
+        self, db: str | Path, *, cache: Path | None = None, background: bool | None = None
+    ) -> None:
         self.db: str | Path = db if is_postgres(db) else Path(db)
         self._lock = threading.Lock()
         self._tmp: Path | None = None
+        # None: a first copy of BACKGROUND_ROWS or more copies its rows in the background
+        self._background = background
+        self._copier: threading.Thread | None = None
+        self._copy_error: BaseException | None = None
+        self._copy_cursor: duckdb.DuckDBPyConnection | None = None
         self.con = new_connection()
         try:
             # Rows are appended in any order (in parallel); every query orders explicitly.
@@ -438,6 +511,9 @@ class Snapshot:
             self.con.execute(f"USE {SNAPSHOT_DB}")
             self._check_table()
             self._count, self._last_id, self._last_request_id = self._state()
+            # the id up to which latency entries were last merged (see _catch_up); entries a
+            # previous process left unmerged are merged with the next merge of their day
+            self._latency_merged = self._last_id
         except BaseException:
             self.close()
             raise
@@ -467,11 +543,33 @@ class Snapshot:
         ).fetchone()
         if not have or list(have[0] or []) != list(SNAPSHOT_COLUMNS):
             self.con.execute(f"CREATE OR REPLACE TABLE {SNAPSHOT_DB}.usage ({_table_columns()})")
+            self.con.execute(f"DROP TABLE IF EXISTS {SNAPSHOT_DB}.{PENDING}")
         if not rollup.matches(self.con):
+            if self.pending() is not None:  # cells without all their rows: start again
+                self.con.execute(f"DELETE FROM {SNAPSHOT_DB}.usage")
+                self.con.execute(f"DROP TABLE {SNAPSHOT_DB}.{PENDING}")
             rollup.build(self.con)
 
+    def pending(self) -> tuple[int, int] | None:
+        """(lo, hi): the rows with lo < id <= hi are in the cells but not yet in the copy (the
+        background copy is on its way), or None."""
+        return pending(self.con)
+
     def _state(self, after: int = 0) -> tuple[int, int, str | None]:
-        """Rows, largest id and its request_id, of the copy's rows with id > `after`."""
+        """Rows, largest id and its request_id, of the copy's rows with id > `after` (with
+        `after` 0 and a background copy under way, of the rows the cells hold)."""
+        if not after and self.pending() is not None:
+            found = self.con.execute(
+                f"SELECT coalesce(sum(requests), 0)::BIGINT, coalesce(max(max_id), 0), "
+                f"(SELECT top_request_id FROM {SNAPSHOT_DB}.{PENDING}) "
+                f"FROM {SNAPSHOT_DB}.{rollup.TABLE}"
+            ).fetchone()
+            assert found is not None
+            top = int(found[1])
+            have = self.con.execute(
+                f"SELECT request_id FROM {SNAPSHOT_DB}.usage WHERE id = $top", {"top": top}
+            ).fetchone()
+            return int(found[0]), top, have[0] if have else found[2]
         row = self.con.execute(
             f"SELECT count(*), coalesce(max(id), 0), arg_max(request_id, id) "
             f"FROM {SNAPSHOT_DB}.usage WHERE id > $after",
@@ -496,10 +594,125 @@ class Snapshot:
         cur.execute(f"USE {SNAPSHOT_DB}")
         return cur
 
+    def _stop_copy(self) -> None:
+        """Interrupt a background copy and wait for its thread (its transaction rolls back; the
+        next start resumes it). Also run at interpreter exit: a DuckDB query still running in a
+        thread when Python finalizes aborts the process."""
+        if self._copier is not None:
+            if self._copier.is_alive() and self._copy_cursor is not None:
+                with contextlib.suppress(duckdb.Error):
+                    self._copy_cursor.interrupt()
+            self._copier.join()
+
     def close(self) -> None:
+        self._stop_copy()
+        with contextlib.suppress(duckdb.Error):
+            self.con.execute(f"DETACH DATABASE IF EXISTS {COPY_ATTACHED}")
         self.con.close()
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
+
+    @property
+    def copying(self) -> bool:
+        """Whether rows the cells hold are still being copied (see `pending`)."""
+        return self.pending() is not None
+
+    def wait(self) -> None:
+        """Return once every row is in the copy (runs the background copy here if none runs);
+        re-raises what stopped the background copy."""
+        copier = self._copier
+        if copier is not None:
+            copier.join()
+        if self._copy_error is not None:
+            raise AnalyticsError(f"cannot copy {shown(self.db)}: {_first_line(self._copy_error)}")
+        if self.pending() is not None:
+            self.copy_pending()
+
+    def _attach_copy_source(self, con: duckdb.DuckDBPyConnection) -> None:
+        """The file attached as COPY_ATTACHED (for the background copy and the queries' reads
+        of the rows it has yet to copy), unless it is."""
+        row = con.execute(
+            "SELECT count(*) FROM duckdb_databases() WHERE database_name = ?", [COPY_ATTACHED]
+        ).fetchone()
+        if not row or not row[0]:
+            try:
+                _attach_as(con, self.db, COPY_ATTACHED)
+            except NotAUsageDatabase:  # attached meanwhile by the other thread: fine
+                again = con.execute(
+                    "SELECT count(*) FROM duckdb_databases() WHERE database_name = ?",
+                    [COPY_ATTACHED],
+                ).fetchone()
+                if not again or not again[0]:
+                    raise
+
+    def copy_in_background(self) -> None:
+        """Start copying the pending rows (`pending`) in a background thread, unless they are
+        all copied or a thread is at it. The dashboard calls this once the page's figures are
+        computed, so the copy (seconds of both cores at 10M rows) does not slow the first
+        render; `refresh` never starts it."""
+        with self._lock:
+            if self.copying:
+                self._start_copy()
+
+    def _start_copy(self) -> None:
+        """Copy the pending rows in a background thread (called with the lock held)."""
+        if self._copier is not None and self._copier.is_alive():
+            return
+        self._copy_error = None
+        self._copier = threading.Thread(target=self._copy_in_background, daemon=True,
+                                        name="ekai-snapshot-copy")  # fmt: skip
+        self._copier.start()
+        ref = weakref.WeakMethod(self._stop_copy)
+
+        def stop_at_exit() -> None:
+            method = ref()
+            if method is not None:
+                method()
+
+        atexit.register(stop_at_exit)
+
+    def _copy_in_background(self) -> None:
+        try:
+            self.copy_pending()
+        except BaseException as exc:
+            self._copy_error = exc
+
+    def copy_pending(self) -> None:
+        """Copy the rows the cells hold but the copy does not (`pending`), with their latency
+        histograms, in one transaction, through the sqlite scanner (parallel). No lock is held
+        meanwhile: refreshes append newer rows and merge their cells beside it (appends do not
+        conflict; the histogram entries are appended unmerged, which the queries sum anyway,
+        and merged by a later refresh that touches their day)."""
+        cur = self._copy_cursor = self.con.cursor()
+        try:
+            cur.execute(f"USE {SNAPSHOT_DB}")
+            span = pending(cur)
+            if span is None:
+                return
+            self._attach_copy_source(cur)
+            lo, hi = span
+            source = f"{COPY_ATTACHED}.usage WHERE id > {lo} AND id <= {hi}"
+            select = snapshot_select(_present_columns(cur, COPY_ATTACHED))
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                cur.execute(f"INSERT INTO {SNAPSHOT_DB}.usage SELECT {select} FROM {source}")
+                cur.execute(
+                    f"INSERT INTO {SNAPSHOT_DB}.{rollup.LATENCY_TABLE} "
+                    f"{rollup.latency_sql(f'WHERE id > {lo} AND id <= {hi}')}"
+                )
+                cur.execute(f"DROP TABLE {SNAPSHOT_DB}.{PENDING}")
+                cur.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):
+                    cur.execute("ROLLBACK")
+                raise
+            # compress what was copied now (else DuckDB does it when it can); the file stays
+            # attached as COPY_ATTACHED for queries that read `pending` just before the copy
+            # landed: the next refresh detaches it.
+            with contextlib.suppress(duckdb.Error):
+                cur.execute(f"CHECKPOINT {SNAPSHOT_DB}")
+        finally:
+            cur.close()
 
     def refresh(self) -> int:
         """Copy the rows added to the file since the last refresh; returns how many.
@@ -511,12 +724,50 @@ class Snapshot:
             con = self.con
             attach(con, self.db)
             try:
+                if self._copier is None or not self._copier.is_alive():
+                    if self.copying:  # (left half done by an earlier process, perhaps)
+                        self._attach_copy_source(con)
+                    else:
+                        with contextlib.suppress(duckdb.Error):
+                            con.execute(f"DETACH DATABASE IF EXISTS {COPY_ATTACHED}")
                 return self._catch_up(con)
             except duckdb.Error as exc:  # the file changed under us, is damaged, ...
                 raise AnalyticsError(f"cannot read {shown(self.db)}: {_first_line(exc)}") from exc
             finally:
                 with contextlib.suppress(duckdb.Error):
                     con.execute(f"DETACH {ATTACHED}")
+
+    def _cells_first(self, con: duckdb.DuckDBPyConnection, top: int) -> int:
+        """A first copy in two steps: the hourly cells of rows 1..`top` straight from the file
+        now (the scanner reads only the columns the cells use), their rows later, in the
+        background (`copy_in_background`) or by `wait`; meanwhile the queries read the rows
+        the copy lacks from the file (`raw_rows`), and the latency percentiles wait for them
+        (`queries.StillCopying`)."""
+        present = _present_columns(con)
+        rows = f"(SELECT {snapshot_select(present)} FROM {ATTACHED}.usage WHERE id <= {top}) AS usage"
+        cells = rollup.cells_sql().replace("FROM usage", f"FROM {rows}", 1)
+        top_request = _sqlite_scalar(con, f"SELECT request_id FROM usage WHERE id = {top}")
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"DELETE FROM {SNAPSHOT_DB}.{rollup.TABLE}")
+            con.execute(f"INSERT INTO {SNAPSHOT_DB}.{rollup.TABLE} {cells}")
+            con.execute(
+                f"CREATE OR REPLACE TABLE {SNAPSHOT_DB}.{PENDING} "
+                "(lo BIGINT, hi BIGINT, top_request_id VARCHAR)"
+            )
+            con.execute(
+                f"INSERT INTO {SNAPSHOT_DB}.{PENDING} VALUES (0, $top, $request)",
+                {"top": top, "request": top_request},
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise
+        self._count, self._last_id, self._last_request_id = self._state()
+        self._latency_merged = top  # the background copy's entries come merged per day
+        self._attach_copy_source(con)
+        return self._count
 
     def _catch_up(self, con: duckdb.DuckDBPyConnection) -> int:
         found = _sqlite_scalar(con, "SELECT max(id) FROM usage")
@@ -527,12 +778,20 @@ class Snapshot:
             or _sqlite_scalar(con, f"SELECT request_id FROM usage WHERE id = {last_id}")
             != self._last_request_id
         ):  # another file under the same name (restored, recreated): start again
+            self._stop_copy()  # (a first copy of the old file under way: interrupted)
             con.execute(f"DELETE FROM {SNAPSHOT_DB}.usage")
             con.execute(f"DELETE FROM {SNAPSHOT_DB}.{rollup.TABLE}")
+            con.execute(f"DELETE FROM {SNAPSHOT_DB}.{rollup.LATENCY_TABLE}")
+            con.execute(f"DROP TABLE IF EXISTS {SNAPSHOT_DB}.{PENDING}")
             self._count, self._last_id, self._last_request_id = 0, 0, None
             last_id = 0
         if top <= last_id:
             return 0
+        background = self._background
+        if background is None:
+            background = not is_postgres(self.db) and top >= BACKGROUND_ROWS
+        if not last_id and background and not self.copying:
+            return self._cells_first(con, top)
         select = snapshot_select(_present_columns(con))
         if top - last_id > FULL_SCAN_SHARE * top:
             # the scanner: parallel, reads the whole file (filters are applied after reading)
@@ -543,14 +802,22 @@ class Snapshot:
         con.execute("BEGIN TRANSACTION")  # rows and cells change together for every reader
         try:
             con.execute(f"INSERT INTO {SNAPSHOT_DB}.usage SELECT {select} FROM {source}")
-            rollup.update(con, last_id)
+            # latency entries are merged every LATENCY_MERGE_ROWS rows, not at every refresh (a
+            # first copy's entries are one per day, dimensions and bin already)
+            if not last_id:
+                self._latency_merged = top
+            due = top - self._latency_merged >= LATENCY_MERGE_ROWS
+            rollup.update(con, last_id, latency_merge_after=self._latency_merged if due else -1)
             con.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(duckdb.Error):
                 con.execute("ROLLBACK")
             raise
+        if due:
+            self._latency_merged = top
         if top - last_id >= CHECKPOINT_ROWS:  # a small batch waits for DuckDB's own checkpoint
-            con.execute(f"CHECKPOINT {SNAPSHOT_DB}")
+            with contextlib.suppress(duckdb.TransactionException):  # a background copy runs
+                con.execute(f"CHECKPOINT {SNAPSHOT_DB}")
         added, new_last, new_request_id = self._state(after=last_id)
         if added:
             self._count += added
@@ -597,7 +864,7 @@ def snapshot(db: str | Path) -> duckdb.DuckDBPyConnection:
     A one-off `Snapshot(db)` refreshed once; the returned connection owns it (closing it frees
     the copy).
     """
-    snap = Snapshot(db)
+    snap = Snapshot(db, background=False)
     try:
         snap.refresh()
     except BaseException:

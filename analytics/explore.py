@@ -69,6 +69,7 @@ def _():
     _cache = None if _args.no_cache else (_args.cache or duck.cache_directory())
     snapshot = duck.shared_snapshot(db_path, _cache)
     snapshot.refresh()
+    snapshot.wait()  # SQL cells read the rows themselves: a first copy is finished here
     con = snapshot.cursor()
     mo.md(f"`{duck.shown(db_path)}`: {snapshot.rows:,} requests (times in UTC)")
     return con, db_path, snapshot

@@ -10,10 +10,13 @@ counted.
 
 The sums come from hourly cells (`analytics.rollup`, via `cells`): on a Snapshot, its table of
 cells maintained with the copy plus the rows of the hours a period cuts; elsewhere, cells made
-from the rows on the fly. Either way they cover exactly the rows that match the filters. Only the
-latency percentiles (not a sum) and the row listings read rows: the listings and one session's
-requests through `id` ranges (the newest ids; the session's first and last id from its cells), so
-they touch a few row groups of the copy, not all of them.
+from the rows on the fly. Either way they cover exactly the rows that match the filters. The
+latency percentiles (not a sum) come, on a Snapshot, from its daily histograms plus the rows of
+the days a period cuts, to within 1% (`latency`); the row listings and one session's requests
+read rows through `id` ranges (the newest ids; the session's first and last id from its cells),
+so they touch a few row groups of the copy, not all of them. While a Snapshot's first copy is
+still on its way (`duck.pending`), the rows a query needs beyond the cells are read from the file
+by id (`duck.raw_rows`) and `latency` raises StillCopying.
 
 User choices reach SQL only as bound parameters (`$name`). The two things that cannot be
 parameters, a grouping column and a time bucket, are looked up in closed tables
@@ -40,7 +43,7 @@ from typing import Any, Literal, NamedTuple
 import duckdb
 import polars as pl
 
-from analytics import rollup
+from analytics import duck, rollup
 from gateway.limits import Calendar
 
 Bucket = Literal["hour", "day"]
@@ -151,6 +154,59 @@ def _hour_ceil(value: datetime) -> datetime:
     return floor if floor == value else floor + timedelta(hours=1)
 
 
+def _day_floor(value: datetime) -> datetime:
+    return value.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _day_ceil(value: datetime) -> datetime:
+    floor = _day_floor(value)
+    return floor if floor == value else floor + timedelta(days=1)
+
+
+Cut = list[tuple[datetime | None, datetime | None]]
+
+
+def _whole_and_cut(
+    f: Filters,
+    clause: str,
+    params: Params,
+    unit: str,
+    floor: Any,
+    ceil: Any,
+    prefix: str,
+) -> tuple[str | None, Cut]:
+    """Split `f`'s period into whole `unit`s (the WHERE clause over a table of `unit` cells,
+    or None when there are none) and the ranges at its ends that cut a `unit` (rows)."""
+    lo = None if f.start is None else ceil(f.start)
+    hi = None if f.end is None else floor(f.end)
+    cut: Cut = []
+    if lo is not None and hi is not None and lo >= hi:  # within a unit or two: rows only
+        return None, [(f.start, f.end)]
+    whole = clause
+    if lo is not None:
+        whole = _and(whole, f"{unit} >= ${prefix}_lo")
+        params[f"{prefix}_lo"] = lo
+        if f.start is not None and f.start < lo:
+            cut.append((f.start, lo))
+    if hi is not None:
+        whole = _and(whole, f"{unit} < ${prefix}_hi")
+        params[f"{prefix}_hi"] = hi
+        if f.end is not None and hi < f.end:
+            cut.append((hi, f.end))
+    return whole, cut
+
+
+def _cut_clause(clause: str, params: Params, cut: Cut, i: int, prefix: str = "cut") -> str:
+    """`clause` restricted to the time range `cut[i]`, its bounds added to `params`."""
+    start, end = cut[i]
+    edge = clause
+    for name, op, value in ((f"{prefix}{i}_start", ">=", start), (f"{prefix}{i}_end", "<", end)):
+        if value is not None:
+            edge = _and(edge, f"{TS} {op} ${name}")
+            params[name] = value
+    return edge
+
+
 def cells(con: duckdb.DuckDBPyConnection, f: Filters) -> tuple[str, Params]:
     """A FROM item (a parenthesised query) of hourly cells (`analytics.rollup`) that together
     hold exactly the rows matching `f`, and its parameters.
@@ -163,33 +219,33 @@ def cells(con: duckdb.DuckDBPyConnection, f: Filters) -> tuple[str, Params]:
         clause, params = where(f)
         return f"({rollup.cells_sql(clause)})", params
     clause, params = where(replace(f, start=None, end=None))
-    lo = None if f.start is None else _hour_ceil(f.start)
-    hi = None if f.end is None else _hour_floor(f.end)
-    parts: list[str] = []
-    cut: list[tuple[datetime | None, datetime | None]] = []
-    if lo is not None and hi is not None and lo >= hi:  # within an hour or two: rows only
-        cut.append((f.start, f.end))
-    else:
-        whole = clause
-        if lo is not None:
-            whole = _and(whole, "hour >= $cells_lo")
-            params["cells_lo"] = lo
-            if f.start is not None and f.start < lo:
-                cut.append((f.start, lo))
-        if hi is not None:
-            whole = _and(whole, "hour < $cells_hi")
-            params["cells_hi"] = hi
-            if f.end is not None and hi < f.end:
-                cut.append((hi, f.end))
-        parts.append(f"SELECT * FROM {rollup.TABLE} {whole}")
+    whole, cut = _whole_and_cut(f, clause, params, "hour", _hour_floor, _hour_ceil, "cells")
+    parts = [] if whole is None else [f"SELECT * FROM {rollup.TABLE} {whole}"]
+    copying = duck.pending(con) is not None
     for i, (start, end) in enumerate(cut):
-        edge = clause
-        for name, op, value in ((f"cut{i}_start", ">=", start), (f"cut{i}_end", "<", end)):
-            if value is not None:
-                edge = _and(edge, f"{TS} {op} ${name}")
-                params[name] = value
-        parts.append(rollup.cells_sql(edge))
+        source = "usage"
+        if copying:  # the cut hours' rows may not be in the copy yet: their ids, from the cells
+            source = duck.raw_rows(con, *_id_span(con, start, end))
+        parts.append(rollup.cells_sql(_cut_clause(clause, params, cut, i), source))
     return "(" + " UNION ALL BY NAME ".join(parts) + ")", params
+
+
+def _id_span(
+    con: duckdb.DuckDBPyConnection, start: datetime | None, end: datetime | None
+) -> tuple[int | None, int | None]:
+    """The smallest and largest id of the rows of the hours that [start, end) touches (from
+    the cells; (None, None) when they hold none)."""
+    row = con.execute(
+        f"SELECT min(min_id), max(max_id) FROM {rollup.TABLE} "
+        "WHERE ($lo IS NULL OR hour >= $lo) AND ($hi IS NULL OR hour < $hi)",
+        {
+            "lo": None if start is None else _hour_floor(start),
+            "hi": None if end is None else _hour_ceil(end),
+        },
+    ).fetchone()
+    if not row or row[0] is None:
+        return 1, 0  # nothing: an empty span
+    return int(row[0]), int(row[1])
 
 
 def _newest(
@@ -204,19 +260,22 @@ def _newest(
     if condition:
         clause = _and(clause, condition)
     params["limit"] = limit
-    sql = f"SELECT {columns} FROM usage {{clause}} ORDER BY id DESC LIMIT $limit"
+    sql = f"SELECT {columns} FROM {{source}} {{clause}} ORDER BY id DESC LIMIT $limit"
     if limit > 0 and rollup.present(con):
         row = con.execute(f"SELECT max(max_id) FROM {rollup.TABLE}").fetchone()
         top = int(row[0]) if row and row[0] is not None else 0
         span = 16 * limit
         while span < top:
             params["id_floor"] = top - span
-            frame = _frame(con, sql.format(clause=_and(clause, "id > $id_floor")), params)
+            source = duck.raw_rows(con, top - span + 1)  # (rows on their way to the copy too)
+            frame = _frame(
+                con, sql.format(source=source, clause=_and(clause, "id > $id_floor")), params
+            )
             if frame.height >= limit:
                 return frame
             span *= 16
         params.pop("id_floor", None)
-    return _frame(con, sql.format(clause=clause), params)
+    return _frame(con, sql.format(source=duck.raw_rows(con), clause=clause), params)
 
 
 # --- filter choices -------------------------------------------------------------------------
@@ -553,12 +612,111 @@ def total_savings(savings: pl.DataFrame) -> float:
 # --- latency and errors ---------------------------------------------------------------------
 
 
+class StillCopying(Exception):
+    """A figure that needs every row, asked while a Snapshot's first copy is under way
+    (`analytics.duck.Snapshot`): the rest of the page is exact meanwhile."""
+
+
+LATENCY_SCHEMA: dict[str, Any] = {
+    "provider": pl.String,
+    "model": pl.String,
+    "requests": pl.Int64,
+    "ttft_p50_ms": pl.Float64,
+    "ttft_p95_ms": pl.Float64,
+    "latency_p50_ms": pl.Float64,
+    "latency_p95_ms": pl.Float64,
+}
+QUANTILES = (0.5, 0.95)
+
+
 def latency(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
     """p50 and p95 of time to first byte and total latency per provider and model (successes).
 
     Columns: `provider`, `model`, `requests`, `ttft_p50_ms`, `ttft_p95_ms`, `latency_p50_ms`,
     `latency_p95_ms` (continuous quantiles, i.e. interpolated), busiest first.
+
+    On a Snapshot (its latency histograms present) and without a session filter, the whole
+    days of the period come from the histograms (`analytics.rollup`, LATENCY_TABLE) and the
+    rows of the days it cuts are binned on the fly: `requests` is exact, each percentile is
+    within `rollup.LATENCY_ERROR` (1%) of the exact one. Otherwise (a session's few requests,
+    or the live view) the exact `quantile_cont` of the rows.
     """
+    if duck.pending(con) is not None:
+        raise StillCopying("the latency percentiles wait for the first copy of the rows")
+    if f.sessions or not rollup.present(con, rollup.LATENCY_TABLE):
+        return latency_exact(con, f)
+    clause, params = where(replace(f, start=None, end=None))
+    whole, cut = _whole_and_cut(f, clause, params, "day", _day_floor, _day_ceil, "lat")
+    dims = "provider, model, kind, bin, n"
+    parts = [] if whole is None else [f"SELECT {dims} FROM {rollup.LATENCY_TABLE} {whole}"]
+    for i in range(len(cut)):
+        edge = _cut_clause(clause, params, cut, i, "lat_cut")
+        parts.append(f"SELECT {dims} FROM ({rollup.latency_entries_sql(edge, unit=None)})")
+    found = con.execute(
+        f"""
+        SELECT {SPLITS["provider"]} AS p, {SPLITS["model"]} AS m, kind, bin, sum(n)::BIGINT
+        FROM ({" UNION ALL ".join(parts)})
+        GROUP BY ALL
+        ORDER BY p, m, kind, bin NULLS LAST
+        """,
+        params,
+    ).fetchall()
+    return latency_from_histograms(found)
+
+
+def latency_from_histograms(entries: list[tuple[str, str, str, int | None, int]]) -> pl.DataFrame:
+    """The latency frame from merged histogram entries (provider, model, kind, bin, n), sorted
+    by provider, model, kind and bin (NULL bins last)."""
+    groups: dict[tuple[str, str], dict[str, list[tuple[int | None, int]]]] = {}
+    for provider, model, kind, b, n in entries:
+        groups.setdefault((provider, model), {}).setdefault(kind, []).append((b, int(n)))
+    out = []
+    for (provider, model), kinds in groups.items():
+        total = kinds.get("total", [])
+        out.append(
+            (
+                provider,
+                model,
+                sum(n for _, n in total),
+                *_histogram_quantiles(kinds.get("ttft", [])),
+                *_histogram_quantiles(total),
+            )
+        )
+    frame = pl.DataFrame(out, schema=LATENCY_SCHEMA, orient="row")
+    return frame.sort(["requests", "provider", "model"], descending=[True, False, False])
+
+
+def _histogram_quantiles(bins: list[tuple[int | None, int]]) -> list[float | None]:
+    """QUANTILES of the values in `bins` (sorted (bin, count), NULL bins ignored), interpolated
+    as `quantile_cont` interpolates (between the values at ranks floor and ceil of q(N - 1)),
+    each value taken as its bin's representative."""
+    counted = [(b, n) for b, n in bins if b is not None and n > 0]
+    size = sum(n for _, n in counted)
+    if not size:
+        return [None] * len(QUANTILES)
+
+    def at(rank: int) -> float:  # the value of 0-based rank `rank`
+        seen = 0
+        for b, n in counted:
+            seen += n
+            if rank < seen:
+                return rollup.bin_value(b)
+        return rollup.bin_value(counted[-1][0])
+
+    result: list[float | None] = []
+    for quantile in QUANTILES:
+        position = quantile * (size - 1)
+        low = int(position)
+        share = position - low
+        value = at(low)
+        if share:
+            value += share * (at(low + 1) - value)
+        result.append(value)
+    return result
+
+
+def latency_exact(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
+    """`latency` from the rows themselves: exact `quantile_cont`, reading every matching row."""
     clause, params = where(f)
     clause = _and(clause, f"NOT {FAILED}")
     return _frame(
@@ -706,6 +864,7 @@ def session_timeline(con: duckdb.DuckDBPyConnection, session_id: str) -> pl.Data
     `latency_ms`, `error`, `request_id`.
     """
     clause, params = "WHERE session_id = $session", {"session": session_id}
+    source = "usage"
     if rollup.present(con):  # only the row groups between the session's first and last id
         span = con.execute(
             f"SELECT min(min_id), max(max_id) FROM {rollup.TABLE} WHERE session_id = $session",
@@ -713,6 +872,9 @@ def session_timeline(con: duckdb.DuckDBPyConnection, session_id: str) -> pl.Data
         ).fetchone()
         clause += " AND id BETWEEN $first_id AND $last_id"
         params |= {"first_id": span[0] if span else None, "last_id": span[1] if span else None}
+        if span and span[0] is not None:  # rows still on their way: from the file's index
+            sqlite_where = f"session_id = {duck.sql_string(session_id)}"
+            source = duck.raw_rows(con, int(span[0]), int(span[1]), sqlite_where)
     return _frame(
         con,
         f"""
@@ -727,7 +889,7 @@ def session_timeline(con: duckdb.DuckDBPyConnection, session_id: str) -> pl.Data
                (cache_read_tokens / nullif(input_tokens + cache_read_tokens
                                           + cache_write_tokens, 0))::DOUBLE AS cache_hit_rate,
                latency_ms, error, request_id
-        FROM usage
+        FROM {source}
         {clause}
         WINDOW w AS (ORDER BY {TS}, id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
         ORDER BY turn

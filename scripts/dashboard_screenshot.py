@@ -237,6 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--height", type=int, default=2200)
     parser.add_argument("--period", default="30d", help="the dashboard's --period")
     parser.add_argument("--timeout", type=float, default=120, help="seconds to wait for render")
+    parser.add_argument(
+        "--charts", type=int, default=READY[1],
+        help="charts to wait for (8: a first start of 1M rows or more, latency still loading)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="ekai-shot-"))
@@ -265,9 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         wait_http(url, 60)
         if args.db:
-            ready = READY if args.db.exists() else READY_MISSING
+            ready = (READY[0], args.charts) if args.db.exists() else READY_MISSING
         else:
-            ready = READY if args.rows else READY_EMPTY
+            ready = (READY[0], args.charts) if args.rows else READY_EMPTY
         size = (args.width, args.height)
         problems = render(url, work, args.out.resolve(), size, args.timeout, ready)
         if problems:

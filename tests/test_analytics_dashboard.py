@@ -12,6 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from analytics import duck
 from analytics.dashboard import (
     app,
     cell_format,
@@ -281,3 +282,31 @@ def test_app_run_budget_panel_with_a_bad_budget(
     defs = run_app(monkeypatch, "--config", str(config), "--period", "all")
     assert defs["key_budgets"].problems == ("ekai.yaml:6: auth.budget.daily_usd: must be a number, got 'ten'",)
     assert list(defs["budget_table"]["key"]) == ["laptop", "ci"]  # the rest still shown
+
+
+def test_app_run_first_start_renders_from_cells_then_copies(
+    populated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first start on a large table (here: any table) renders every figure from cells and
+    the file, with the latency panel loading; its last cell asks for the background copy, after
+    which the latency percentiles appear."""
+    asked: list[duck.Snapshot] = []
+    monkeypatch.setattr(duck, "BACKGROUND_ROWS", 1)
+    monkeypatch.setattr(duck.Snapshot, "copy_in_background", lambda self: asked.append(self))
+    args = ("--config", str(populated), "--period", "all", "--no-cache")
+    defs = run_app(monkeypatch, *args)
+    assert len(asked) == 1 and asked[0].copying
+    snap = asked[0]
+    try:
+        assert defs["totals"].requests == 8 and defs["latest"].height == 8
+        assert defs["recent"].height == 2  # rows read from the file meanwhile
+        assert defs.get("lat") is None  # the latency panel says it is loading
+        snap.wait()  # the copy, here rather than in a thread
+        defs = run_app(monkeypatch, *args)
+        assert defs["lat"]["requests"].sum() == 6 and not snap.copying
+    finally:
+        with duck._SHARED_LOCK:
+            for key, value in list(duck._SHARED.items()):
+                if value is snap:
+                    del duck._SHARED[key]
+        snap.close()

@@ -21,6 +21,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -72,11 +73,30 @@ def figures(con: duckdb.DuckDBPyConnection, f: q.Filters, prices: q.Prices) -> d
     return out
 
 
+def assert_latency_close(want: pl.DataFrame, got: pl.DataFrame) -> None:
+    """The histogram percentiles against the rows' exact ones: the same routes and requests,
+    each percentile within the documented relative error (rollup.LATENCY_ERROR)."""
+    assert got.columns == want.columns and got.schema == want.schema
+    assert_frame_equal(got.select("provider", "model", "requests"),
+                       want.select("provider", "model", "requests"))  # fmt: skip
+    for column in want.columns[3:]:
+        for exact, approx in zip(want[column], got[column], strict=True):
+            if exact is None:
+                assert approx is None, column
+            else:
+                assert approx is not None, column
+                assert abs(approx - exact) <= rollup.LATENCY_ERROR * abs(exact) + 1e-9, (
+                    column, exact, approx,
+                )
+
+
 def assert_same(rows: dict[str, Any], cells: dict[str, Any]) -> None:
     assert rows.keys() == cells.keys()
     for name, want in rows.items():
         got = cells[name]
-        if isinstance(want, pl.DataFrame):
+        if name == "latency" and rollup.LATENCY_ERROR:
+            assert_latency_close(want, got)
+        elif isinstance(want, pl.DataFrame):
             assert_frame_equal(got, want), name
         else:
             assert got.keys() == want.keys(), name
@@ -84,12 +104,17 @@ def assert_same(rows: dict[str, Any], cells: dict[str, Any]) -> None:
                 assert got[key] == value, f"{name}.{key}"
 
 
-def with_cells(rows: list[dict[str, Any]], first: int) -> duckdb.DuckDBPyConnection:
+def with_cells(
+    rows: list[dict[str, Any]], first: int, *, merge_latency: bool = True
+) -> duckdb.DuckDBPyConnection:
     """The rows in memory, with cells made from the first `first` and then updated with the
-    rest, as a Snapshot's refreshes do."""
+    rest, as a Snapshot's refreshes do (merging the latency entries, or not)."""
     con = _memory_usage(rows)
     con.execute(f"CREATE TABLE {rollup.TABLE} AS {rollup.cells_sql(f'WHERE id <= {first}')}")
-    rollup.update(con, first)
+    con.execute(
+        f"CREATE TABLE {rollup.LATENCY_TABLE} AS {rollup.latency_sql(f'WHERE id <= {first}')}"
+    )
+    rollup.update(con, first, latency_merge_after=None if merge_latency else -1)
     return con
 
 
@@ -194,3 +219,156 @@ def test_a_snapshot_refreshed_step_by_step_gives_the_figures_of_its_rows(tmp_pat
             assert snap.refresh() == 303
     finally:
         snap.close()
+
+
+# --- latency histograms: percentiles within the documented bound -----------------------------
+
+latency_value = st.one_of(
+    st.none(),
+    st.just(0.0),
+    st.floats(0.001, 1e6, allow_nan=False),
+)  # times are never negative (the bound holds for values of one sign)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    values=st.lists(
+        st.tuples(
+            latency_value,
+            latency_value,
+            st.sampled_from(["anthropic", "openai", None]),
+            st.integers(0, 5 * 24 * 60),
+            st.sampled_from([200, 200, 200, 500]),
+        ),
+        max_size=60,
+    ),
+    split=st.integers(0, 60),
+    start=st.one_of(st.none(), st.integers(0, 5 * 24 * 60)),
+    length=st.one_of(st.none(), st.integers(1, 5 * 24 * 60)),
+)
+def test_histogram_percentiles_are_within_the_bound(
+    values: list[tuple[float | None, float | None, str | None, int, int]],
+    split: int,
+    start: int | None,
+    length: int | None,
+) -> None:
+    base = datetime(2026, 11, 1, 3, 17)
+    rows = [
+        row(
+            f"{base + timedelta(minutes=minute):%Y-%m-%dT%H:%M:%S}.000Z",
+            provider=provider,
+            model="m1" if provider else None,
+            status=status,
+            ttft_ms=ttft,
+            latency_ms=total,
+        )
+        for ttft, total, provider, minute, status in values
+    ]
+    lo = None if start is None else base + timedelta(minutes=start)
+    hi = None if length is None else (lo or base) + timedelta(minutes=length)
+    f = q.Filters(start=lo, end=hi)
+    exact = q.latency(_memory_usage(rows), f)
+    cells = with_cells(rows, min(split, len(rows)), merge_latency=split % 2 == 0)
+    assert_latency_close(exact, q.latency(cells, f))
+
+
+def test_histogram_percentiles_are_approximate_but_close() -> None:
+    """The bound is not vacuous: values inside one bin come back as its representative."""
+    rows = [row("2026-11-01T10:00:00.000Z", latency_ms=v, ttft_ms=v) for v in (1000.0, 1004.0)]
+    exact = q.latency(_memory_usage(rows), q.Filters())
+    approx = q.latency(with_cells(rows, 2), q.Filters())
+    assert exact["latency_p50_ms"][0] == 1002.0
+    assert approx["latency_p50_ms"][0] != 1002.0
+    assert_latency_close(exact, approx)
+    assert rollup.LATENCY_ERROR < 0.01
+
+
+# --- a first copy in two steps: cells now, rows in the background -----------------------------
+
+
+def test_cells_first_then_rows_in_the_background(tmp_path: Path, monkeypatch: Any) -> None:
+    """While the rows are still on their way (the background copy held back here), every
+    figure but the latency percentiles is already the rows' own (the rows the copy lacks are
+    read from the file), latency says it waits; new rows may arrive meanwhile; once the copy is
+    done every figure is the rows' own, latency included."""
+    db = tmp_path / "usage.db"
+    end = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
+    gen_usage.generate(db, 4000, days=2, end=end, seed=5)
+    prices = load_prices(gen_usage.write_pricing(tmp_path / "pricing")).prices
+    snap = duck.Snapshot(db, background=True)
+    reference = duck.Snapshot(db)
+    periods = [
+        q.Filters(),
+        q.Filters(start=datetime(2026, 11, 19, 7, 41, 13)),
+        q.Filters(start=datetime(2026, 11, 18, 23, 5), end=datetime(2026, 11, 20, 3, 17)),
+        q.Filters(start=datetime(2026, 11, 19, 5, 10), end=datetime(2026, 11, 19, 5, 50)),
+        q.Filters(start=datetime(2026, 11, 19, 1, 30), keys=("ci", q.NO_KEY)),
+    ]
+    try:
+        assert snap.refresh() == 4000 and snap.copying and snap.rows == 4000
+        assert snap.con.execute("SELECT count(*) FROM usage").fetchone() == (0,)
+        for step in range(3):
+            reference.refresh()
+            plain = _plain_copy(reference)
+            one = q.top_sessions(plain, q.Filters(), limit=1)["session_id"][0]
+            for f in [*periods, q.Filters(sessions=(one,))]:
+                want = figures(plain, f, prices)
+                with pytest.raises(q.StillCopying):
+                    q.latency(snap.con, f)
+                monkeypatch.setattr(q, "latency", lambda con, f: "waits")
+                try:
+                    got = figures(snap.con, f, prices)
+                finally:
+                    monkeypatch.undo()
+                assert got.pop("latency") == "waits"
+                want.pop("latency")
+                assert_same(want, got)
+            plain.close()
+            gen_usage.generate(db, 200, days=0.05, end=end + timedelta(minutes=step), seed=10 + step)
+            assert snap.refresh() == 200
+        snap.copy_pending()  # what the background thread does
+        assert not snap.copying and snap.rows == 4600
+        reference.refresh()
+        plain = _plain_copy(reference)
+        for f in periods:
+            assert_same(figures(plain, f, prices), figures(snap.con, f, prices))
+        assert_frame_equal(
+            snap.con.execute("SELECT * FROM usage ORDER BY id").pl(),
+            plain.execute("SELECT * FROM usage ORDER BY id").pl(),
+        )
+        plain.close()
+        gen_usage.generate(db, 100, days=0.05, end=end + timedelta(minutes=5), seed=20)
+        assert snap.refresh() == 100 and reference.refresh() == 100
+        plain = _plain_copy(reference)
+        for f in periods:
+            assert_same(figures(plain, f, prices), figures(snap.con, f, prices))
+    finally:
+        snap.close()
+        reference.close()
+
+
+def test_a_copy_left_half_done_resumes_in_the_background(tmp_path: Path) -> None:
+    """A dashboard stopped during its first copy leaves cells without their rows in its kept
+    file; the next start reports the same rows at once and finishes the copy in its thread."""
+    db = tmp_path / "usage.db"
+    gen_usage.generate(db, 3000, days=2, end=datetime(2026, 11, 20, 12, 30, tzinfo=UTC), seed=6)
+    cache = tmp_path / "cache"
+    first = duck.Snapshot(db, cache=cache, background=True)
+    assert first.refresh() == 3000 and first.copying
+    first.close()
+    again = duck.Snapshot(db, cache=cache)
+    reference = duck.Snapshot(db)
+    try:
+        assert again.copying and again.rows == 3000 and again.last_id == 3000
+        assert again.refresh() == 0 and again.copying  # nothing new, nothing copied yet
+        again.copy_in_background()
+        again.wait()
+        assert not again.copying
+        reference.refresh()
+        plain = _plain_copy(reference)
+        f = q.Filters(start=datetime(2026, 11, 19, 7, 41, 13))
+        assert_same(figures(plain, f, PRICES), figures(again.con, f, PRICES))
+        assert again.con.execute("SELECT count(*) FROM usage").fetchone() == (3000,)
+    finally:
+        again.close()
+        reference.close()
