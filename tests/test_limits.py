@@ -173,6 +173,38 @@ def test_tpm_counts_tokens_when_requests_end(tmp_path):
         KeyWindow(tmp_path / "k").admit(KeyPolicy.build("k", None, None, 500, None), 165.0)
 
 
+def test_a_workers_waiting_tokens_count_at_once_and_a_refusal_looks_again(tmp_path):
+    """Tokens not yet published count in the worker's own admissions at once; when their sum
+    says 'over', the admission writes them and looks again, so tokens that have left the window
+    meanwhile refuse nobody."""
+    w = KeyWindow(tmp_path / "k")
+    p = KeyPolicy.build("k", None, None, 1000, None)
+    w.add_tokens(1000, 100.2)
+    with pytest.raises(Refused) as e:  # unpublished, yet counted
+        w.admit(p, 100.5)
+    assert e.value.retry_after == 60
+    w2 = KeyWindow(tmp_path / "k2")
+    w2.add_tokens(900, 100.0)  # never published: its second leaves the window at 160
+    w2.add_tokens(200, 161.0)
+    w2.admit(p, 161.5)  # 1100 waiting, but only 200 inside the window: admitted
+    assert w2.current(p, 161.5) == (0, 200)
+
+
+def test_a_ring_grown_by_another_handle_is_mapped_again(tmp_path):
+    """Another worker raises rpm: the file grows; this handle's smaller mapping is replaced
+    before it reads the larger ring (never an index past its map)."""
+    a, b = KeyWindow(tmp_path / "k"), KeyWindow(tmp_path / "k")
+    small, big = KeyPolicy.build("k", None, 2, None, None), KeyPolicy.build("k", None, 5000, None, None)
+    a.admit(small, 100.0)
+    b.admit(small, 101.0)
+    a.admit(big, 102.0)  # a starts the ring afresh at 5,000 slots: the file grows
+    for i in range(4999):
+        b.admit(big, 103.0 + i * 0.001)
+    with pytest.raises(Refused):
+        a.admit(big, 110.0)
+    assert b.current(big, 110.0) == (5000, 0)
+
+
 def test_calendar_windows_are_utc():
     late = datetime(2026, 12, 31, 23, 59, 30, tzinfo=UTC).timestamp()
     cal = Calendar.at(late)
