@@ -43,7 +43,6 @@ log = logging.getLogger("ekai.limits")
 # A budget refusal whose window resets later than this says `x-should-retry: false`: the OpenAI and
 # Anthropic SDKs (and Claude Code) obey it, where they would otherwise sleep until `retry-after`.
 NO_RETRY_AFTER = 60
-_NOTHING: dict[str | None, int] = {}  # a day or month nobody has spent in yet (never written to)
 
 
 SHARE_ERRORS: tuple[type[BaseException], ...] = (OSError, *READ_ERRORS)
@@ -81,6 +80,7 @@ class Admission:
         self.others: dict[str, tuple[int, int]] = {}
         self._shared_task: asyncio.Task[None] | None = None
         self._presence_task: asyncio.Task[None] | None = None
+        self._cfg: Config | None = None  # the config the spend book's caps come from
         # the calendar of the UTC day being served, and that day's [start, end) in epoch seconds
         self._cal = Calendar.at(0)
         self._cal_from, self._cal_until = 0.0, 0.0  # empty: the first request computes it
@@ -168,30 +168,23 @@ class Admission:
     def admit(self, cfg: Config, key: str | None, model: str) -> None:
         """Raise Forbidden / OverLimit when `key` may not send `model` (alias-resolved) now.
 
-        On every request of a gateway with limits, so written for few calls: the budgets are
-        two lookups each against their caps (`_check_budget` only explains a refusal)."""
+        On every request of a gateway with limits, so written for few calls: a budget is one
+        look at the spend book's `over` set (only a key in it is checked exactly, by
+        `_check_budget`), a rate limit one call into the key's shared window."""
         if not cfg.limited:
             return
-        policy = self.check_model(cfg, key, model)
-        now = self.clock.now()
-        budget = policy.budget if policy is not None else None
-        gateway = cfg.gateway_budget
-        if budget is not None or gateway is not None:
-            cal = self._cal if self._cal_from <= now < self._cal_until else self.calendar(now)
-            days = self.spend.all.days.get(cal.day, _NOTHING)
-            months = self.spend.all.months.get(cal.month, _NOTHING)
-            if budget is not None and (
-                days.get(key, 0) >= budget.day_cap or months.get(key, 0) >= budget.month_cap
-            ):
-                self._check_budget(budget, key, now)  # raises, saying which and until when
-            if gateway is not None and (
-                days.get(TOTAL, 0) >= gateway.day_cap or months.get(TOTAL, 0) >= gateway.month_cap
-            ):
-                self._check_budget(gateway, TOTAL, now)
+        if cfg is not self._cfg:  # a new config: the budgets' caps may have changed
+            self._configure(cfg)
+        policy = cfg.key_policies.get(key) if key is not None else None
+        if policy is not None and not policy.allows(model):
+            raise _forbidden(key, model, policy)
+        over = self.spend.over
+        if over and (key in over or TOTAL in over):
+            self._check_budgets(cfg, policy, key, self.clock.now())  # raises when really over
         if policy is not None and policy.windowed:
             window = self.windows.open.get(policy.name) or self.windows.get(policy.name)
             try:
-                window.admit(policy, now, self.others.get(policy.name, (0, 0)) if self.others else (0, 0))
+                window.admit(policy, self.clock.now(), self.others.get(policy.name) if self.others else None)
             except Refused as exc:
                 raise OverLimit(
                     f"Rate limit exceeded: key '{key}' {exc.what} (rolling 60 s); "
@@ -200,16 +193,31 @@ class Admission:
                     headers={"retry-after": str(exc.retry_after)},
                 ) from None
 
+    def _configure(self, cfg: Config) -> None:
+        """The caps of every budget of `cfg`, for the spend book's room (gateway.spend)."""
+        caps: dict[str | None, tuple[int, int]] = {
+            name: (p.budget.day_cap, p.budget.month_cap)
+            for name, p in cfg.key_policies.items()
+            if p.budget is not None
+        }
+        if cfg.gateway_budget is not None:
+            caps[TOTAL] = (cfg.gateway_budget.day_cap, cfg.gateway_budget.month_cap)
+        self.spend.set_caps(caps)
+        self._cfg = cfg
+
+    def _check_budgets(self, cfg: Config, policy: KeyPolicy | None, key: str | None, now: float) -> None:
+        over = self.spend.over
+        if key in over and policy is not None and policy.budget is not None:
+            self._check_budget(policy.budget, key, now)
+        if TOTAL in over and cfg.gateway_budget is not None:
+            self._check_budget(cfg.gateway_budget, TOTAL, now)
+
     @staticmethod
     def check_model(cfg: Config, key: str | None, model: str) -> KeyPolicy | None:
         """The key's policy; raises Forbidden when its `models` do not cover `model`."""
         policy = cfg.key_policies.get(key) if key is not None else None
         if policy is not None and not policy.allows(model):
-            raise Forbidden(
-                f"The gateway key '{key}' may not use model '{model}' "
-                f"(allowed: {', '.join(policy.models or ())}).",
-                code="permission_denied",
-            )
+            raise _forbidden(key, model, policy)
         return policy
 
     def _check_budget(self, budget: Budget, key: str | None, now: float) -> None:
@@ -217,14 +225,14 @@ class Admission:
         `retry-after` is the LATER reset of the windows that are over (a key over its month gains
         nothing at midnight)."""
         cal = self.calendar(now)
-        spend = self.spend.all
+        spend = self.spend
         over: tuple[str, Any, int, str, float] | None = None
         if budget.daily_pico is not None:
-            spent = spend.day(cal.day, key)
+            spent = spend.spent_day(cal.day, key)
             if spent >= budget.daily_pico:
                 over = ("daily_usd", budget.daily_usd, spent, "today", cal.day_ends - now)
         if budget.monthly_pico is not None:
-            spent = spend.month(cal.month, key)
+            spent = spend.spent_month(cal.month, key)
             if spent >= budget.monthly_pico:
                 over = ("monthly_usd", budget.monthly_usd, spent, "this month", cal.month_ends - now)
         if over is None:
@@ -312,6 +320,13 @@ class Admission:
             "keys": keys,
             "reconciled": self.spend.reconciled,
         }
+
+
+def _forbidden(key: str | None, model: str, policy: KeyPolicy) -> Forbidden:
+    return Forbidden(
+        f"The gateway key '{key}' may not use model '{model}' (allowed: {', '.join(policy.models or ())}).",
+        code="permission_denied",
+    )
 
 
 def _has_budget(cfg: Config) -> bool:

@@ -216,34 +216,40 @@ class KeyWindow:
         q[CACHED_TOKENS_Q] = used
         return used
 
-    def admit(self, policy: KeyPolicy, now: float, others: tuple[int, int] = (0, 0)) -> None:
+    def admit(self, policy: KeyPolicy, now: float, others: tuple[int, int] | None = None) -> None:
         """Take an rpm slot, after checking tpm; raises Refused (taking nothing) when over.
         `others`: (requests, tokens) other instances counted in the window (gateway.shared_limits),
         taken off this machine's share of the limits. The hot path: a few indexes into the map."""
-        locked = self.presence is None or not self.presence.alone
+        presence = self.presence
+        locked = presence is None or not presence.alone
         if locked:
             _lock(self.fd)
         try:
+            q = self.q
             tpm = policy.tpm
             if tpm is not None:
                 second = int(now)
-                q = self.q
                 used = q[CACHED_TOKENS_Q] if q[CACHED_SEC_Q] == second else self._window_tokens(second)
                 # this process's waiting tokens count too; while the sum is below tpm it is exact
                 # or over (a waiting token may have left the window), so only a refusal looks closer
-                if used + self._pending_total + others[1] >= tpm:
-                    self._check_tpm(tpm, now, others[1])
+                if others is not None:
+                    used += others[1]
+                if used + self._pending_total >= tpm:
+                    self._check_tpm(tpm, now, others[1] if others is not None else 0)
             rpm = policy.rpm
             if rpm is not None:
-                if self.q[CAP_Q] != rpm or self.slots < rpm:
+                if q[CAP_Q] != rpm or self.slots < rpm:
                     self._ring(rpm)
-                mine = rpm - others[0]  # what this machine may have in the window
-                if mine <= 0:
-                    raise Refused(f"rpm {rpm}", OTHERS_RETRY)
-                q, d = self.q, self.d
+                    q = self.q
                 head = q[HEAD_Q]
-                # the mine-th most recent admission (mine == rpm: the oldest slot, at head)
-                oldest = d[RING_Q + (head - mine) % rpm]
+                d = self.d
+                if others is None:  # the oldest of the last rpm admissions: the slot at head
+                    oldest = d[RING_Q + head]
+                else:  # the mine-th most recent: this machine's share of the window
+                    mine = rpm - others[0]
+                    if mine <= 0:
+                        raise Refused(f"rpm {rpm}", OTHERS_RETRY)
+                    oldest = d[RING_Q + (head - mine) % rpm]
                 if oldest > now - WINDOW_SECONDS:
                     raise Refused(f"rpm {rpm}", whole_seconds(oldest + WINDOW_SECONDS - now))
                 d[RING_Q + head] = now

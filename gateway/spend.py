@@ -1,10 +1,10 @@
 """Running spend totals per key and for the whole gateway, per UTC day and month.
 
 The usage table is the truth; this is a per-worker cache of it, so the hot path never queries
-the database. One table of totals, `all`, touched only on the event loop, sums three things:
+the database. A key's (or the gateway's) spend in a day or month is the sum of three parts:
 
-- the rows already in the table, by day / month and key. Seeded at start from the rows of the
-  current month (`ts >= month start`, the ts index), then brought up to date every
+- `table`: the rows already in the table, by day / month and key. Seeded at start from the rows
+  of the current month (`ts >= month start`, the ts index), then brought up to date every
   `RECONCILE_SECONDS` from the rows with `id` above the last one seen (the primary key: SQLite
   commits one writer at a time, so ids only grow in commit order; on PostgreSQL every insert
   takes the same advisory lock for the same reason, gateway.storage). Every worker's and every
@@ -13,15 +13,23 @@ the database. One table of totals, `all`, touched only on the event loop, sums t
 - `pending`: the spend of this worker's own requests whose rows may not be written yet (the
   usage writer commits every 0.2 s). Each is tagged with the writer's queue sequence number; once
   the writer has committed that far AND a reconcile has read the table after it, the entry is
-  taken off again (its cost now comes from the table). Between those two moments a row can be
-  counted twice for up to one reconcile interval: the error is on the safe side (a refusal a
-  little early).
+  dropped (its cost now comes from the table). Between those two moments a row can be counted
+  twice for up to one reconcile interval: the error is on the safe side (a refusal a little
+  early).
 - `kept`: the cost of this worker's requests whose rows the writer gave up on (dropped past
   `usage.max_backlog` during a long database outage, refused, or left unwritten at stop): the
   table never gets them, so they stay counted here for the life of the worker.
 
-A budget check is one lookup in `all`; a finished request is one addition to it. Rows are
-bucketed by their `ts` (the request START, as the table says), so a request that started
+The hot path does not add these up. Admission gives the book each budget's caps (`set_caps`);
+the book keeps, for the current UTC day and month, the `room` each capped key (and the gateway,
+`TOTAL`) has left, recomputed from the three parts at every reconcile and config change and
+lowered by each finished request's cost as it is recorded. A key whose room is used up goes into
+`over`, and only those are checked exactly (`spent_day`, `spent_month`) before a refusal. So an
+admission reads one set, and a finished request is an append and a subtraction or two. The room
+errs only on the safe side between recomputes (a request that started yesterday and ends today
+still lowers today's room), and `over` only ever sends a key to the exact check, which decides.
+
+Rows are bucketed by their `ts` (the request START, as the table says), so a request that started
 yesterday and ended today counts toward yesterday.
 """
 
@@ -88,7 +96,7 @@ class Totals:
 
 
 class SpendBook:
-    """One per worker. `spent_*` are the hot path; `record` after each request; `run` reconciles."""
+    """One per worker. `over` and `record` are the hot path; `run` reconciles."""
 
     def __init__(
         self,
@@ -101,26 +109,66 @@ class SpendBook:
         self.clock = clock
         self.done = done  # how many records the usage writer has committed (or given up on)
         self.given_up = given_up if given_up is not None else deque()  # the writer's (UsageWriter)
-        self.kept = Totals()
-        self.all = Totals()  # the table's rows + pending + kept: the hot path reads only this
+        self.table = Totals()  # the rows read from the table
+        self.kept = Totals()  # given up on: never in the table
         self.pending: deque[tuple[int, str, str | None, int]] = deque()  # (seq, day, key, pico)
+        self.caps: dict[str | None, tuple[int, int]] = {}  # key or TOTAL -> (day cap, month cap)
+        self.room: dict[str | None, int] = {}  # key or TOTAL -> pico-USD left today and this month
+        self.over: set[str | None] = set()  # room used up: admission checks these exactly
         self.last_id: int | None = None  # None: not seeded
         self.reconciled = 0  # reconciles done (tests and /health)
         self._conn: Reader | None = None
 
     # --- hot path ---
 
-    def spent_day(self, day: str, key: str | None) -> int:
-        return self.all.day(day, key)
-
-    def spent_month(self, month: str, key: str | None) -> int:
-        return self.all.month(month, key)
-
     def record(self, seq: int, day: str, key: str | None, pico: int) -> None:
         """This worker's request `seq` (the writer's queue number) cost `pico`."""
         if pico:
             self.pending.append((seq, day, key, pico))
-            self.all.add(day, key, pico)
+            room = self.room
+            if room:  # a budget watches this key or the gateway: lower their room
+                left = room.get(key)
+                if left is not None:
+                    left = room[key] = left - pico
+                    if left <= 0:
+                        self.over.add(key)
+                left = room.get(TOTAL)
+                if left is not None:
+                    left = room[TOTAL] = left - pico
+                    if left <= 0:
+                        self.over.add(TOTAL)
+
+    # --- exact figures (a refusal's check, /health) ---
+
+    def spent_day(self, day: str, key: str | None) -> int:
+        return self.table.day(day, key) + self.kept.day(day, key) + self._pending(day, None, key)
+
+    def spent_month(self, month: str, key: str | None) -> int:
+        return self.table.month(month, key) + self.kept.month(month, key) + self._pending(None, month, key)
+
+    def _pending(self, day: str | None, month: str | None, key: str | None) -> int:
+        return sum(
+            pico
+            for _, d, k, pico in self.pending
+            if (key == TOTAL or k == key) and (d == day if month is None else d.startswith(month))
+        )
+
+    def set_caps(self, caps: dict[str | None, tuple[int, int]]) -> None:
+        """The budgets' caps (admission, at every config change); the room follows at once."""
+        self.caps = caps
+        self._measure()
+
+    def _measure(self) -> None:
+        """Each capped key's room from the exact figures, for the clock's day and month."""
+        if not self.caps or self.last_id is None:  # nothing to watch, or not seeded yet
+            self.room, self.over = {}, set()
+            return
+        cal = Calendar.at(self.clock())
+        room = {
+            who: min(day_cap - self.spent_day(cal.day, who), month_cap - self.spent_month(cal.month, who))
+            for who, (day_cap, month_cap) in self.caps.items()
+        }
+        self.room, self.over = room, {who for who, left in room.items() if left <= 0}
 
     # --- reconcile ---
 
@@ -146,36 +194,25 @@ class SpendBook:
         return top, [(day, key, int(pico)) for day, key, pico, _ in groups if pico]
 
     def _apply(self, done: int, last_id: int, rows: list[tuple[str, str | None, int]], month: str) -> None:
-        if self.last_id is None:  # seeding: the table's totals start afresh, pending and kept stay
-            self.all = Totals()
-            for _, day, key, pico in self.pending:
-                self.all.add(day, key, pico)
-            for day, bucket in self.kept.days.items():
-                for key, pico in bucket.items():
-                    if key != TOTAL:
-                        self.all.add(day, key, pico)
+        if self.last_id is None:  # seeding: the table's totals start afresh
+            self.table = Totals()
         for day, key, pico in rows:
             if day[:7] >= month:
-                self.all.add(day, key, pico)
+                self.table.add(day, key, pico)
         self.last_id = last_id
         while self.given_up:  # never reaching the table: counted here instead
             started, key, pico = self.given_up.popleft()
-            day = utc_day(started)
-            self.kept.add(day, key, pico)
-            self.all.add(day, key, pico)
-        written: dict[tuple[str, str | None], int] = {}  # in the table now: counted from there
-        pending = self.pending
+            self.kept.add(utc_day(started), key, pico)
+        pending = self.pending  # in the table now: counted from there
         while pending and pending[0][0] <= done:
-            _, day, key, pico = pending.popleft()
-            written[day, key] = written.get((day, key), 0) + pico
-        for (day, key), pico in written.items():
-            self.all.add(day, key, -pico)
+            pending.popleft()
         self.kept.prune(month)
-        self.all.prune(month)
+        self.table.prune(month)
+        self._measure()
         self.reconciled += 1
 
     async def reconcile(self) -> None:
-        """Bring `db` up to date with the table (seeding it the first time)."""
+        """Bring `table` up to date with the usage table (seeding it the first time)."""
         cal = Calendar.at(self.clock())
         done = self.done()  # read BEFORE the query: records up to here are surely in it
         loop = asyncio.get_running_loop()
@@ -193,8 +230,9 @@ class SpendBook:
                     self.last_id = None
                     self.pending.clear()
                     self.kept = Totals()
-                    self.all = Totals()
+                    self.table = Totals()
                     self.given_up.clear()
+                    self._measure()
                 if failing:
                     log.warning("spend reconcile works again")
                     failing = False
