@@ -71,10 +71,12 @@ class Admission:
 
     def __init__(self, cfg: Config, writer: UsageWriter, clock: Clock | None = None) -> None:
         self.clock = clock or Clock()
+        self.now = self.clock.now
         self.writer = writer
         self.spend = SpendBook(cfg.database, self.clock.now, lambda: writer.done, writer.given_up)
         folder = limits_folder(cfg)
         self.windows = Windows(folder)
+        self._open = self.windows.open  # key name -> its open window (the hot path looks here first)
         # PostgreSQL: rpm/tpm of the other instances (gateway.shared_limits), key -> (requests, tokens)
         self.shared = SharedLimits(cfg.database, folder) if cfg.database.is_postgres else None
         self.others: dict[str, tuple[int, int]] = {}
@@ -176,15 +178,15 @@ class Admission:
         if cfg is not self._cfg:  # a new config: the budgets' caps may have changed
             self._configure(cfg)
         policy = cfg.key_policies.get(key) if key is not None else None
-        if policy is not None and not policy.allows(model):
+        if policy is not None and policy.models is not None and not policy.allows(model):
             raise _forbidden(key, model, policy)
         over = self.spend.over
         if over and (key in over or TOTAL in over):
-            self._check_budgets(cfg, policy, key, self.clock.now())  # raises when really over
+            self._check_budgets(cfg, policy, key, self.now())  # raises when really over
         if policy is not None and policy.windowed:
-            window = self.windows.open.get(policy.name) or self.windows.get(policy.name)
+            window = self._open.get(policy.name) or self.windows.get(policy.name)
             try:
-                window.admit(policy, self.clock.now(), self.others.get(policy.name) if self.others else None)
+                window.admit(policy, self.now(), self.others.get(policy.name) if self.others else None)
             except Refused as exc:
                 raise OverLimit(
                     f"Rate limit exceeded: key '{key}' {exc.what} (rolling 60 s); "
@@ -255,15 +257,16 @@ class Admission:
         if not cfg.limited:
             return
         key = rec.api_key_name
-        if rec.cost_pico and self.spend.last_id is not None:  # the book is live (a budget is set)
+        pico = rec.cost_pico
+        if pico and self.spend.last_id is not None:  # the book is live (a budget is set)
             started = rec.started
             day = self._day if self._day_from <= started < self._day_until else self._day_of(started)
-            self.spend.record(self.writer.queued, day, key, rec.cost_pico)
+            self.spend.record(self.writer.queued, day, key, pico)
         policy = cfg.key_policies.get(key) if key is not None else None
         if policy is not None and policy.tpm is not None:
             t = rec.tokens
-            window = self.windows.open.get(policy.name) or self.windows.get(policy.name)
-            window.add_tokens(t.input + t.cache_read + t.cache_write + t.output, self.clock.now())
+            window = self._open.get(policy.name) or self.windows.get(policy.name)
+            window.add_tokens(t.input + t.cache_read + t.cache_write + t.output, self.now())
             if self._publishing is None and self._loop is not None:
                 self._publishing = self._loop.call_later(PUBLISH_SECONDS, self._publish)
 

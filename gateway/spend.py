@@ -159,13 +159,22 @@ class SpendBook:
         self._measure()
 
     def _measure(self) -> None:
-        """Each capped key's room from the exact figures, for the clock's day and month."""
+        """Each capped key's room from the exact figures, for the clock's day and month: one pass
+        over the pending entries, then a few lookups per cap."""
         if not self.caps or self.last_id is None:  # nothing to watch, or not seeded yet
             self.room, self.over = {}, set()
             return
         cal = Calendar.at(self.clock())
+        fresh = Totals()
+        for _, day, key, pico in self.pending:
+            if day.startswith(cal.month):
+                fresh.add(day, key, pico)
+        parts = (self.table, self.kept, fresh)
         room = {
-            who: min(day_cap - self.spent_day(cal.day, who), month_cap - self.spent_month(cal.month, who))
+            who: min(
+                day_cap - sum(part.day(cal.day, who) for part in parts),
+                month_cap - sum(part.month(cal.month, who) for part in parts),
+            )
             for who, (day_cap, month_cap) in self.caps.items()
         }
         self.room, self.over = room, {who for who, left in room.items() if left <= 0}

@@ -276,6 +276,35 @@ def test_the_cost_of_a_row_never_written_stays_counted(tmp_path: Path):
     book.close()
 
 
+def test_a_keys_room_follows_its_spend_and_is_measured_again_at_each_reconcile(tmp_path: Path):
+    """Admission looks only at `over`: the keys whose room (cap minus today's or this month's
+    spend) is used up. Recording lowers the room at once; a reconcile measures it again from the
+    table (another worker's rows) and for the clock's day (a new day gives the day's room back)."""
+    conn = db.connect(tmp_path / "u.db")
+    _row(conn, "a", "2026-12-06T10:00:00.000Z", "ci", 60)
+    _row(conn, "b", "2026-12-06T10:00:01.000Z", "laptop", 500)
+    now = [datetime(2026, 12, 6, 12, tzinfo=UTC).timestamp()]
+    done = [0]
+    book = SpendBook(Database.sqlite(tmp_path / "u.db"), lambda: now[0], lambda: done[0])
+    asyncio.run(book.reconcile())
+    book.set_caps({"ci": (100, 150), TOTAL: (1000, 10_000)})
+    assert book.room == {"ci": 40, TOTAL: 440} and not book.over
+    book.record(1, "2026-12-06", "ci", 30)
+    book.record(2, "2026-12-06", "laptop", 5)  # no cap of its own: only the gateway's room
+    assert book.room == {"ci": 10, TOTAL: 405} and not book.over
+    book.record(3, "2026-12-06", "ci", 10)  # 100 today: at the cap
+    assert book.over == {"ci"} and book.spent_day("2026-12-06", "ci") == 100
+    _row(conn, "c", "2026-12-06T11:00:00.000Z", "other", 500)  # another worker's: the gateway is over
+    asyncio.run(book.reconcile())
+    assert book.over == {"ci", TOTAL} and book.room[TOTAL] == 1000 - 1105
+    now[0] += 86400  # the next day: today's spend starts afresh, the month's stays
+    asyncio.run(book.reconcile())
+    assert book.room == {"ci": 150 - 100, TOTAL: 1000} and not book.over
+    book.set_caps({"ci": (100, 90)})  # a live edit lowers the month below what is spent
+    assert book.over == {"ci"} and book.room == {"ci": -10}
+    book.close()
+
+
 def test_an_rpm_too_large_for_the_shared_ring_is_refused(tmp_path):
     found = problems(make(tmp_path, "auth:\n  keys:\n    ci: {env: E, limits: {rpm: 5000000}}\n"))
     assert found == ["ekai.yaml:3: auth.keys.ci.limits.rpm: must be at most 1,000,000 (leave it out for no limit), "
