@@ -109,6 +109,8 @@ class Presence:
     holder's lock, never our own, and changes nothing (flock would have to convert our lock to
     ask, and a failed conversion drops it). Elsewhere `alone` stays False: always lock."""
 
+    __slots__ = ("fd", "alone")
+
     def __init__(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.fd = os.open(folder / ".presence", os.O_RDWR | os.O_CREAT, 0o600)
@@ -134,6 +136,8 @@ class KeyWindow:
     says this process is alone with the folder's windows). The file only ever grows
     (a larger rpm), never shrinks, so no process's mapping can point past its end; a process
     whose mapping is smaller than the ring the header announces maps the file again."""
+
+    __slots__ = ("presence", "fd", "mm", "_view", "q", "d", "slots", "_pending", "_pending_total")
 
     def __init__(self, path: Path, presence: Presence | None = None) -> None:
         self.presence = presence  # None: always lock
