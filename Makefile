@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup serve test lint bench
+.PHONY: setup serve test lint bench bench-limits
 
 $(BIN)/ekai: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,3 +27,8 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/bench.py
+
+# what budgets, rate limits and an allowlist cost: two gateways (a plain key; the same key with
+# every limit) driven at the same time, compared phase by phase (bench/README.md)
+bench-limits: setup
+	$(BIN)/python bench/limits_cost.py --configs auth,on
