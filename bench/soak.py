@@ -859,8 +859,12 @@ async def load_rounds(s: Settings, fake_port: int, folder: Path, log: Any = prin
         # warm-up: one of each kind, so lazy imports and pools exist before the baseline
         warm = [plain("openai"), plain("anthropic"), stream("openai", 0.1, 2), stream("anthropic", 0.1, 2)]
         warm += [fault(name, "openai", s.timeout + 1.0) for name in FAULTS]
-        sent = await run_specs(gw.url, warm, len(warm))
-        total_sent = len(warm)
+        # several passes, each on new connections: with N workers the kernel picks which worker
+        # accepts, and a worker that first meets a kind after the baseline opens an fd "late"
+        sent = []
+        for _ in range(2 * s.workers):
+            sent += await run_specs(gw.url, warm, len(warm))
+        total_sent = len(sent)
         result["warm_problems"] = [f"{o.kind}: {o.problem}" for o in sent if not o.ok]
         result["baseline"] = await snapshot(gw, fake_port)
         for r in range(s.rounds):
