@@ -109,7 +109,7 @@ class Presence:
     holder's lock, never our own, and changes nothing (flock would have to convert our lock to
     ask, and a failed conversion drops it). Elsewhere `alone` stays False: always lock."""
 
-    __slots__ = ("fd", "alone")
+    __slots__ = ("alone", "fd")
 
     def __init__(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -137,7 +137,7 @@ class KeyWindow:
     (a larger rpm), never shrinks, so no process's mapping can point past its end; a process
     whose mapping is smaller than the ring the header announces maps the file again."""
 
-    __slots__ = ("presence", "fd", "mm", "_view", "q", "d", "slots", "_pending", "_pending_total")
+    __slots__ = ("_pending", "_pending_total", "_view", "d", "fd", "mm", "presence", "q", "slots")
 
     def __init__(self, path: Path, presence: Presence | None = None) -> None:
         self.presence = presence  # None: always lock
