@@ -148,9 +148,8 @@ def run_pairs(args: argparse.Namespace, folder: Path, fake: Fake) -> dict[str, A
         try:
             for slot, which in enumerate(order):
                 (folder / f"{r}-{slot}").mkdir()
-                gws.append(
-                    GatewayProc(folder / f"{r}-{slot}", 1, {0}, sources[which], names[which]).start(fake)
-                )
+                gw = GatewayProc(folder / f"{r}-{slot}", args.workers, {0}, sources[which], names[which])
+                gws.append(gw.start(fake))
             phases = run_loop(together(gws, args.scenario, args.phases, args.seconds))
         finally:
             for gw in gws:
@@ -213,6 +212,7 @@ def main() -> int:
     )
     parser.add_argument("--runs", type=int, default=4, help="--configs: gateway pairs in turn (default 4)")
     parser.add_argument("--sources", metavar="A,B", help="--configs: A from one checkout, B from another")
+    parser.add_argument("--workers", type=int, default=1, help="--configs: workers a gateway (default 1)")
     parser.add_argument("--gateway-src", type=Path, default=Path(__file__).resolve().parent.parent)
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args()
