@@ -141,17 +141,17 @@ class SpendBook:
     # --- exact figures (a refusal's check, /health) ---
 
     def spent_day(self, day: str, key: str | None) -> int:
-        return self.table.day(day, key) + self.kept.day(day, key) + self._pending(day, None, key)
+        return sum(part.day(day, key) for part in self._parts())
 
     def spent_month(self, month: str, key: str | None) -> int:
-        return self.table.month(month, key) + self.kept.month(month, key) + self._pending(None, month, key)
+        return sum(part.month(month, key) for part in self._parts())
 
-    def _pending(self, day: str | None, month: str | None, key: str | None) -> int:
-        return sum(
-            pico
-            for _, d, k, pico in self.pending
-            if (key == TOTAL or k == key) and (d == day if month is None else d.startswith(month))
-        )
+    def _parts(self) -> tuple[Totals, Totals, Totals]:
+        """The table's, the kept and this worker's pending spend: one pass over the pending entries."""
+        fresh = Totals()
+        for _, day, key, pico in self.pending:
+            fresh.add(day, key, pico)
+        return self.table, self.kept, fresh
 
     def set_caps(self, caps: dict[str | None, tuple[int, int]]) -> None:
         """The budgets' caps (admission, at every config change); the room follows at once."""
@@ -159,17 +159,12 @@ class SpendBook:
         self._measure()
 
     def _measure(self) -> None:
-        """Each capped key's room from the exact figures, for the clock's day and month: one pass
-        over the pending entries, then a few lookups per cap."""
+        """Each capped key's room from the exact figures, for the clock's day and month."""
         if not self.caps or self.last_id is None:  # nothing to watch, or not seeded yet
             self.room, self.over = {}, set()
             return
         cal = Calendar.at(self.clock())
-        fresh = Totals()
-        for _, day, key, pico in self.pending:
-            if day.startswith(cal.month):
-                fresh.add(day, key, pico)
-        parts = (self.table, self.kept, fresh)
+        parts = self._parts()
         room = {
             who: min(
                 day_cap - sum(part.day(cal.day, who) for part in parts),
